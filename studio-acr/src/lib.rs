@@ -1,0 +1,13 @@
+//! Azure Container Registry: the registry resource through Azure Resource Manager, and the
+//! registry itself through the OCI distribution API.
+//!
+//! Management (resource groups, registries, credentials, import, registry roles) is built on
+//! the ARM client of [`studio_azure_auth`]. The registry side (ACR login, image references, a
+//! streaming OCI transfer engine for push, tag, copy and list) talks to any OCI registry, ACR
+//! or not, without a Docker daemon.
+//!
+//! The modules arrive with the issues that define them; today the crate holds its error type.
+
+mod error;
+
+pub use error::Error;

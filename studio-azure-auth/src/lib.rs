@@ -1,0 +1,30 @@
+//! Signing in to Azure and talking to Azure Resource Manager.
+//!
+//! Every Azure call in the studio toolkit goes through this crate. It is organised as:
+//!
+//! - [`cloud`]: the Azure clouds (public, China, US Government) and their endpoints, with the
+//!   environment overrides the Azure SDKs honour.
+//! - [`transport`]: the one HTTP client (rustls) that every crate uses, with extra trusted
+//!   roots from `SSL_CERT_FILE` or options.
+//! - [`Error`]: the crate's error type.
+//!
+//! Credentials (device code, service principal, environment, Azure CLI, a default chain), the
+//! token cache, subscriptions, the ARM client with its long-running-operation poller, service
+//! principals and role assignments are tracked in the issue for this crate and land here as
+//! modules of their own.
+//!
+//! ```
+//! use studio_azure_auth::{cloud::Cloud, transport};
+//!
+//! let cloud = Cloud::from_env(None)?;
+//! let http = transport::http_client(&transport::TransportOptions::default())?;
+//! println!("Resource Manager at {}", cloud.resource_manager);
+//! # drop(http);
+//! # Ok::<(), studio_azure_auth::Error>(())
+//! ```
+
+pub mod cloud;
+mod error;
+pub mod transport;
+
+pub use error::Error;

@@ -1,0 +1,76 @@
+//! Peers shared by every test of one test binary: each starts on first use and lives until
+//! the binary exits (then the stdin watch stops it).
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio::sync::OnceCell;
+
+use crate::acr_token::{AcrTokenService, aad_trust};
+use crate::browser::Browser;
+use crate::entra::{AUDIENCES, EntraStandIn};
+use crate::registry::{Registry, RegistryAuth, TokenSetup, random_hex};
+
+/// The registry modes of the rig.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// No authentication.
+    Anonymous,
+    /// htpasswd basic auth (user `studio`, a random password).
+    Basic,
+    /// Bearer tokens from the ACR-protocol token service, trusting the Entra stand-in.
+    Token,
+}
+
+static ENTRA: OnceCell<EntraStandIn> = OnceCell::const_new();
+static ANONYMOUS: OnceCell<Registry> = OnceCell::const_new();
+static BASIC: OnceCell<Registry> = OnceCell::const_new();
+static TOKEN: OnceCell<Registry> = OnceCell::const_new();
+static BROWSER: OnceCell<Browser> = OnceCell::const_new();
+
+/// The Entra stand-in.
+pub async fn entra() -> Result<&'static EntraStandIn> {
+    ENTRA.get_or_try_init(EntraStandIn::start).await
+}
+
+/// The headless browser's driver.
+pub async fn browser() -> Result<&'static Browser> {
+    BROWSER.get_or_try_init(Browser::start).await
+}
+
+/// The registry in `mode`.
+pub async fn registry(mode: Mode) -> Result<&'static Registry> {
+    match mode {
+        Mode::Anonymous => {
+            ANONYMOUS
+                .get_or_try_init(|| Registry::start("registry-anonymous", RegistryAuth::Anonymous, None))
+                .await
+        }
+        Mode::Basic => {
+            BASIC
+                .get_or_try_init(|| {
+                    let auth = RegistryAuth::Basic {
+                        username: "studio".to_owned(),
+                        password: random_hex(16),
+                    };
+                    Registry::start("registry-basic", auth, None)
+                })
+                .await
+        }
+        Mode::Token => TOKEN.get_or_try_init(start_token_registry).await,
+    }
+}
+
+async fn start_token_registry() -> Result<Registry> {
+    let entra = entra().await?;
+    let setup = TokenSetup::new()?;
+    let trust = aad_trust(
+        &crate::rig().http()?,
+        entra.jwks_url()?,
+        &entra.issuer(),
+        &[AUDIENCES[2], AUDIENCES[0]],
+    )
+    .await?;
+    let service = Arc::new(AcrTokenService::start(&setup.service, Some(trust)).await?);
+    Registry::start("registry-token", RegistryAuth::Token(service), Some(setup)).await
+}
