@@ -144,7 +144,10 @@ impl Cloud {
     ) -> Result<Self, Error> {
         for (var, slot) in [
             ("AZURE_AUTHORITY_HOST", &mut self.authority_host),
-            ("AZURE_RESOURCE_MANAGER_ENDPOINT", &mut self.resource_manager),
+            (
+                "AZURE_RESOURCE_MANAGER_ENDPOINT",
+                &mut self.resource_manager,
+            ),
             ("MICROSOFT_GRAPH_ENDPOINT", &mut self.graph),
         ] {
             if let Some(value) = lookup(var).filter(|v| !v.trim().is_empty()) {
@@ -206,20 +209,30 @@ mod tests {
     #[test]
     fn unknown_cloud_lists_the_known_ones() {
         let err = Cloud::named("AzureGermanCloud").unwrap_err().to_string();
-        assert!(err.contains("AzureGermanCloud") && err.contains("AzureUSGovernment"), "{err}");
+        assert!(
+            err.contains("AzureGermanCloud") && err.contains("AzureUSGovernment"),
+            "{err}"
+        );
     }
 
     #[test]
     fn overrides_keep_path_and_reject_http() {
         let cloud = Cloud::azure_public()
-            .with_overrides(|v| (v == "AZURE_AUTHORITY_HOST").then(|| "https://127.0.0.1:9/x".into()))
+            .with_overrides(|v| {
+                (v == "AZURE_AUTHORITY_HOST").then(|| "https://127.0.0.1:9/x".into())
+            })
             .unwrap();
         assert_eq!(cloud.authority_host.as_str(), "https://127.0.0.1:9/x/");
         assert_eq!(cloud.graph, Cloud::azure_public().graph);
         let err = Cloud::azure_public()
-            .with_overrides(|v| (v == "MICROSOFT_GRAPH_ENDPOINT").then(|| "http://127.0.0.1:9".into()))
+            .with_overrides(|v| {
+                (v == "MICROSOFT_GRAPH_ENDPOINT").then(|| "http://127.0.0.1:9".into())
+            })
             .unwrap_err()
             .to_string();
-        assert!(err.contains("MICROSOFT_GRAPH_ENDPOINT") && err.contains("https"), "{err}");
+        assert!(
+            err.contains("MICROSOFT_GRAPH_ENDPOINT") && err.contains("https"),
+            "{err}"
+        );
     }
 }

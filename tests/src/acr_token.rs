@@ -158,7 +158,11 @@ impl AcrTokenService {
 
     /// Every request the service received, in order (for assertions on the protocol).
     pub async fn received(&self) -> Vec<Request> {
-        self.mock.server.received_requests().await.unwrap_or_default()
+        self.mock
+            .server
+            .received_requests()
+            .await
+            .unwrap_or_default()
     }
 }
 
@@ -201,20 +205,26 @@ impl State {
             .collect();
         if method == "POST" {
             params.extend(
-                url::form_urlencoded::parse(&request.body).map(|(k, v)| (k.into_owned(), v.into_owned())),
+                url::form_urlencoded::parse(&request.body)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned())),
             );
         }
-        let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let get = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
         let scopes: Vec<&str> = params
             .iter()
             .filter(|(k, _)| k == "scope")
             .flat_map(|(_, v)| v.split(' '))
             .filter(|s| !s.is_empty())
             .collect();
-        if let Some(service) = get("service") {
-            if service != self.service {
-                return deny(400, format!("unknown service '{service}'"));
-            }
+        if let Some(service) = get("service")
+            && service != self.service
+        {
+            return deny(400, format!("unknown service '{service}'"));
         }
         match (method, path) {
             ("POST", "/oauth2/exchange") => {
@@ -228,7 +238,9 @@ impl State {
             }
             ("POST", "/oauth2/token") => {
                 let subject = match get("grant_type") {
-                    Some("refresh_token") => self.verify_refresh(get("refresh_token").unwrap_or_default())?,
+                    Some("refresh_token") => {
+                        self.verify_refresh(get("refresh_token").unwrap_or_default())?
+                    }
                     Some("password") => self.verify_basic(
                         get("username").unwrap_or_default(),
                         get("password").unwrap_or_default(),
@@ -257,7 +269,8 @@ impl State {
         let Some(aad) = &self.aad else {
             return deny(401, "this registry does not accept Entra tokens");
         };
-        let header = jsonwebtoken::decode_header(token).or_else(|e| deny(401, format!("bad token: {e}")))?;
+        let header =
+            jsonwebtoken::decode_header(token).or_else(|e| deny(401, format!("bad token: {e}")))?;
         let jwk = match &header.kid {
             Some(kid) => aad.jwks.find(kid),
             None => aad.jwks.keys.first(),
@@ -277,7 +290,11 @@ impl State {
             .find_map(|c| claims.get(*c).and_then(Value::as_str))
             .unwrap_or("unknown")
             .to_owned();
-        let tenant = claims.get("tid").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let tenant = claims
+            .get("tid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         Ok((subject, tenant))
     }
 
@@ -290,11 +307,19 @@ impl State {
         if data.claims.get("grant_type").and_then(Value::as_str) != Some("refresh_token") {
             return deny(401, "not a refresh token");
         }
-        Ok(data.claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned())
+        Ok(data
+            .claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned())
     }
 
     fn verify_basic(&self, user: &str, pass: &str) -> Result<String, Denied> {
-        let users = self.basic_users.lock().map_err(|_| Denied(500, "poisoned".into()))?;
+        let users = self
+            .basic_users
+            .lock()
+            .map_err(|_| Denied(500, "poisoned".into()))?;
         match users.get(user) {
             Some(expected) if expected == pass => Ok(user.to_owned()),
             _ => deny(401, "invalid username or password"),
@@ -319,12 +344,19 @@ impl State {
     }
 
     fn access_token(&self, subject: &str, scopes: &[&str]) -> Result<String, Denied> {
-        let grants = self.grants.lock().map_err(|_| Denied(500, "poisoned".into()))?;
+        let grants = self
+            .grants
+            .lock()
+            .map_err(|_| Denied(500, "poisoned".into()))?;
         let limits = grants.get(subject);
         let mut access = Vec::new();
         for scope in scopes {
-            let Some((kind, rest)) = scope.split_once(':') else { continue };
-            let Some((name, actions)) = rest.rsplit_once(':') else { continue };
+            let Some((kind, rest)) = scope.split_once(':') else {
+                continue;
+            };
+            let Some((name, actions)) = rest.rsplit_once(':') else {
+                continue;
+            };
             let asked: Vec<&str> = actions.split(',').filter(|a| !a.is_empty()).collect();
             let granted: Vec<String> = match limits {
                 None => asked.iter().map(|a| (*a).to_owned()).collect(),
@@ -356,15 +388,24 @@ impl State {
 
 fn basic_credentials(request: &Request) -> Option<(String, String)> {
     let value = request.headers.get("authorization")?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
     Some((user.to_owned(), pass.to_owned()))
 }
 
 /// Fetches an Entra stand-in's JWKS and builds the trust for `/oauth2/exchange`.
-pub async fn aad_trust(http: &reqwest::Client, jwks_url: Url, issuer: &str, audiences: &[&str]) -> Result<AadTrust> {
+pub async fn aad_trust(
+    http: &reqwest::Client,
+    jwks_url: Url,
+    issuer: &str,
+    audiences: &[&str],
+) -> Result<AadTrust> {
     let jwks: JwkSet = http
         .get(jwks_url.clone())
         .send()

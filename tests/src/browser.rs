@@ -35,7 +35,10 @@ impl Browser {
             Command::new(driver)
                 .arg(format!("--port={port}"))
                 .arg("--allowed-ips=127.0.0.1")
-                .arg(format!("--log-path={}", dir.join("chromedriver-verbose.log").display())),
+                .arg(format!(
+                    "--log-path={}",
+                    dir.join("chromedriver-verbose.log").display()
+                )),
             &dir.join("chromedriver.log"),
             false,
         )?;
@@ -43,10 +46,10 @@ impl Browser {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = http.get(format!("{url}/status")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("{url}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
             }
             process.check_running()?;
             if Instant::now() > deadline {
@@ -125,29 +128,28 @@ pub async fn approve_device_login(
             .unwrap_or_default();
         trace.pages.push((url, title));
         let lower = text.to_lowercase();
-        if lower.contains("success") || lower.contains("you can close") || lower.contains("signed in") {
+        if lower.contains("success")
+            || lower.contains("you can close")
+            || lower.contains("signed in")
+        {
             trace.final_text = text;
             return Ok(trace);
         }
-        if !typed_code {
-            if let Ok(input) = client.find(Locator::Css("input[name=user_code]")).await {
-                input.clear().await.ok();
-                input.send_keys(user_code).await?;
-                submit(client).await?;
-                typed_code = true;
-                continue;
-            }
+        if !typed_code && let Ok(input) = client.find(Locator::Css("input[name=user_code]")).await {
+            input.clear().await.ok();
+            input.send_keys(user_code).await?;
+            submit(client).await?;
+            typed_code = true;
+            continue;
         }
-        if !signed_in {
-            if let Ok(login) = client.find(Locator::Css("input[name=login]")).await {
-                login.send_keys(user).await?;
-                if let Ok(password) = client.find(Locator::Css("input[name=password]")).await {
-                    password.send_keys("any-password").await?;
-                }
-                submit(client).await?;
-                signed_in = true;
-                continue;
+        if !signed_in && let Ok(login) = client.find(Locator::Css("input[name=login]")).await {
+            login.send_keys(user).await?;
+            if let Ok(password) = client.find(Locator::Css("input[name=password]")).await {
+                password.send_keys("any-password").await?;
             }
+            submit(client).await?;
+            signed_in = true;
+            continue;
         }
         // A confirmation or consent page: press its primary (non-abort) button.
         submit(client).await?;
@@ -158,19 +160,26 @@ pub async fn approve_device_login(
         .text()
         .await
         .unwrap_or_default();
-    bail!("the device login did not reach a success page; pages: {:?}; last text: {}", trace.pages, trace.final_text)
+    bail!(
+        "the device login did not reach a success page; pages: {:?}; last text: {}",
+        trace.pages,
+        trace.final_text
+    )
 }
 
 /// Clicks the page's primary submit button (not one named or valued `abort`).
 async fn submit(client: &Client) -> Result<()> {
     let buttons = client
-        .find_all(Locator::Css("button[type=submit], input[type=submit], button:not([type])"))
+        .find_all(Locator::Css(
+            "button[type=submit], input[type=submit], button:not([type])",
+        ))
         .await?;
     for button in buttons {
         let name = button.attr("name").await?.unwrap_or_default();
         let value = button.attr("value").await?.unwrap_or_default();
         let text = button.text().await.unwrap_or_default().to_lowercase();
-        if name == "abort" || value == "abort" || text.contains("abort") || text.contains("cancel") {
+        if name == "abort" || value == "abort" || text.contains("abort") || text.contains("cancel")
+        {
             continue;
         }
         button.click().await?;

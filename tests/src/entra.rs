@@ -112,16 +112,22 @@ impl EntraStandIn {
 
     /// The JWKS endpoint.
     pub fn jwks_url(&self) -> Result<Url> {
-        Ok(self.authority_host.join(&format!("{}/discovery/v2.0/keys", self.tenant))?)
+        Ok(self
+            .authority_host
+            .join(&format!("{}/discovery/v2.0/keys", self.tenant))?)
     }
 
     /// The token endpoint.
     pub fn token_url(&self) -> Result<Url> {
-        Ok(self.authority_host.join(&format!("{}/oauth2/v2.0/token", self.tenant))?)
+        Ok(self
+            .authority_host
+            .join(&format!("{}/oauth2/v2.0/token", self.tenant))?)
     }
 
     /// The device authorization endpoint.
     pub fn devicecode_url(&self) -> Result<Url> {
-        Ok(self.authority_host.join(&format!("{}/oauth2/v2.0/devicecode", self.tenant))?)
+        Ok(self
+            .authority_host
+            .join(&format!("{}/oauth2/v2.0/devicecode", self.tenant))?)
     }
 }

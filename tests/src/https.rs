@@ -42,11 +42,17 @@ impl HttpsFront {
         let addr = listener.local_addr()?;
         let task = crate::rig_runtime().spawn(async move {
             loop {
-                let Ok((inbound, _)) = listener.accept().await else { continue };
+                let Ok((inbound, _)) = listener.accept().await else {
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(inbound).await else { return };
-                    let Ok(mut outbound) = TcpStream::connect(backend).await else { return };
+                    let Ok(mut tls) = acceptor.accept(inbound).await else {
+                        return;
+                    };
+                    let Ok(mut outbound) = TcpStream::connect(backend).await else {
+                        return;
+                    };
                     let _ = tokio::io::copy_bidirectional(&mut tls, &mut outbound).await;
                 });
             }

@@ -105,19 +105,23 @@ impl Rig {
 
     /// A reqwest client that trusts the run's CA (built by the toolkit's own transport).
     pub fn http(&self) -> Result<reqwest::Client> {
-        Ok(studio_azure_auth::transport::http_client(&self.transport_options())?)
+        Ok(studio_azure_auth::transport::http_client(
+            &self.transport_options(),
+        )?)
     }
 }
 
 /// Removes rig directories left by test processes that no longer run.
 fn remove_stale_dirs(base: &Path) {
-    let Ok(entries) = std::fs::read_dir(base) else { return };
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("studio-rig-") {
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
+        if let Some(pid) = name.strip_prefix("studio-rig-")
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -154,5 +158,7 @@ pub fn require_program(program: &str) -> Result<PathBuf> {
             return Ok(candidate);
         }
     }
-    anyhow::bail!("'{program}' is not installed: run `cargo xtask test`, which installs every test peer")
+    anyhow::bail!(
+        "'{program}' is not installed: run `cargo xtask test`, which installs every test peer"
+    )
 }

@@ -61,7 +61,9 @@ impl TestCa {
     /// `dir/<stem>.pem` and `dir/<stem>-key.pem`.
     pub fn issue_server(&self, dir: &Path, stem: &str) -> Result<IssuedCert> {
         let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
-        params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress([127, 0, 0, 1].into()));
         params
             .subject_alt_names
             .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
@@ -147,7 +149,9 @@ fn parse_rsa_public_key(der: &[u8]) -> Result<(&[u8], &[u8])> {
             l => {
                 let n = (l & 0x7f) as usize;
                 anyhow::ensure!(n <= 4 && input.len() >= 2 + n, "bad DER length");
-                let len = input[2..2 + n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+                let len = input[2..2 + n]
+                    .iter()
+                    .fold(0usize, |acc, b| (acc << 8) | *b as usize);
                 (len, 2 + n)
             }
         };

@@ -37,7 +37,8 @@ impl PeerProcess {
         log_path: &Path,
         watches_stdin: bool,
     ) -> Result<Arc<Self>> {
-        let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let log =
+            File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let mut cmd = if watches_stdin {
             std::mem::replace(command, Command::new("true"))
         } else {
@@ -175,5 +176,7 @@ impl Drop for LogsOnFailure {
 
 /// A free TCP port on 127.0.0.1 (bound and released; peers bind it right after).
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

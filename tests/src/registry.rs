@@ -1,7 +1,7 @@
 //! Debian's `docker-registry` (the CNCF distribution server) on loopback, over https.
 //!
 //! Three modes: anonymous, htpasswd basic auth, and token auth trusting the rig's
-//! [`AcrTokenService`](crate::acr_token::AcrTokenService), so the registry itself enforces
+//! [`AcrTokenService`], so the registry itself enforces
 //! repository scopes as ACR does.
 
 use std::process::Command;
@@ -141,7 +141,10 @@ impl Registry {
             }
             self.process.check_running()?;
             if Instant::now() > deadline {
-                bail!("{} did not answer on {url} within {timeout:?}", self.process.name());
+                bail!(
+                    "{} did not answer on {url} within {timeout:?}",
+                    self.process.name()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -43,7 +43,9 @@ pub async fn registry(mode: Mode) -> Result<&'static Registry> {
     match mode {
         Mode::Anonymous => {
             ANONYMOUS
-                .get_or_try_init(|| Registry::start("registry-anonymous", RegistryAuth::Anonymous, None))
+                .get_or_try_init(|| {
+                    Registry::start("registry-anonymous", RegistryAuth::Anonymous, None)
+                })
                 .await
         }
         Mode::Basic => {

@@ -23,7 +23,10 @@ pub fn vectors_dir() -> Result<PathBuf> {
         None => crate::workspace_root().join("../shared/vectors"),
     };
     if !dir.join("README.md").is_file() {
-        bail!("the shared test vectors are not at {} (set STUDIO_VECTORS)", dir.display());
+        bail!(
+            "the shared test vectors are not at {} (set STUDIO_VECTORS)",
+            dir.display()
+        );
     }
     Ok(dir)
 }
@@ -57,8 +60,10 @@ pub struct ArmExample {
 impl ArmExample {
     /// Loads one example file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let raw: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let raw: Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let parameters = raw
             .get("parameters")
             .and_then(Value::as_object)
@@ -67,9 +72,9 @@ impl ArmExample {
         let mut responses = BTreeMap::new();
         if let Some(map) = raw.get("responses").and_then(Value::as_object) {
             for (code, response) in map {
-                let code: u16 = code
-                    .parse()
-                    .with_context(|| format!("{}: response key '{code}' is not a status", path.display()))?;
+                let code: u16 = code.parse().with_context(|| {
+                    format!("{}: response key '{code}' is not a status", path.display())
+                })?;
                 let response: ExampleResponse = serde_json::from_value(response.clone())
                     .with_context(|| format!("{}: response {code}", path.display()))?;
                 responses.insert(code, response);
@@ -78,7 +83,10 @@ impl ArmExample {
         Ok(Self {
             path: path.to_owned(),
             title: raw.get("title").and_then(Value::as_str).map(str::to_owned),
-            operation_id: raw.get("operationId").and_then(Value::as_str).map(str::to_owned),
+            operation_id: raw
+                .get("operationId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             parameters,
             responses,
         })
@@ -111,7 +119,9 @@ pub fn example_dirs(relative: &str) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut stack = vec![vectors_dir()?.join(relative)];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
+        {
             let path = entry?.path();
             if path.is_dir() {
                 if path.file_name().is_some_and(|n| n == "examples") {
@@ -181,7 +191,8 @@ pub struct Recording {
 impl Recording {
     /// Loads a recording.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut recording: Recording =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         recording.path = path.to_owned();
@@ -204,7 +215,14 @@ pub async fn serve_recording(server: &MockServer, recording: &Recording) -> Resu
         let mut response = ResponseTemplate::new(entry.status_code);
         for (name, value) in &entry.response_headers {
             let lower = name.to_ascii_lowercase();
-            if ["content-length", "transfer-encoding", "connection", "content-encoding"].contains(&lower.as_str()) {
+            if [
+                "content-length",
+                "transfer-encoding",
+                "connection",
+                "content-encoding",
+            ]
+            .contains(&lower.as_str())
+            {
                 continue;
             }
             let joined = match value {
@@ -221,7 +239,9 @@ pub async fn serve_recording(server: &MockServer, recording: &Recording) -> Resu
         match &entry.response_body {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => response = response.set_body_string(s.clone()),
-            Some(json) => response = response.set_body_raw(serde_json::to_vec(json)?, "application/json"),
+            Some(json) => {
+                response = response.set_body_raw(serde_json::to_vec(json)?, "application/json")
+            }
         }
         Mock::given(method(entry.request_method.as_str()))
             .and(path(entry.path()?))

@@ -24,7 +24,11 @@ async fn push_and_pull_blob(
     let start = auth(http.post(registry.endpoint(&format!("v2/{repo}/blobs/uploads/"))?))
         .send()
         .await?;
-    ensure!(start.status() == StatusCode::ACCEPTED, "upload start: {}", start.status());
+    ensure!(
+        start.status() == StatusCode::ACCEPTED,
+        "upload start: {}",
+        start.status()
+    );
     let location = start
         .headers()
         .get("location")
@@ -38,12 +42,20 @@ async fn push_and_pull_blob(
         .body(data.to_vec())
         .send()
         .await?;
-    ensure!(put.status() == StatusCode::CREATED, "upload put: {} {}", put.status(), put.text().await?);
+    ensure!(
+        put.status() == StatusCode::CREATED,
+        "upload put: {} {}",
+        put.status(),
+        put.text().await?
+    );
     let get = auth(http.get(registry.endpoint(&format!("v2/{repo}/blobs/{digest}"))?))
         .send()
         .await?;
     ensure!(get.status() == StatusCode::OK, "blob get: {}", get.status());
-    ensure!(get.bytes().await?.as_ref() == data, "blob read back differs");
+    ensure!(
+        get.bytes().await?.as_ref() == data,
+        "blob read back differs"
+    );
     Ok(())
 }
 
@@ -63,7 +75,11 @@ async fn registry_basic_auth_push_and_pull() -> Result<()> {
     };
     let denied = rig().http()?.get(registry.endpoint("v2/")?).send().await?;
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
-    let challenge = denied.headers().get("www-authenticate").context("no challenge")?.to_str()?;
+    let challenge = denied
+        .headers()
+        .get("www-authenticate")
+        .context("no challenge")?
+        .to_str()?;
     assert!(challenge.starts_with("Basic "), "{challenge}");
     let wrong = rig()
         .http()?
@@ -73,7 +89,10 @@ async fn registry_basic_auth_push_and_pull() -> Result<()> {
         .await?;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let (u, p) = (username.clone(), password.clone());
-    push_and_pull_blob(registry, "smoke/basic", b"basic blob", &move |r| r.basic_auth(&u, Some(&p))).await
+    push_and_pull_blob(registry, "smoke/basic", b"basic blob", &move |r| {
+        r.basic_auth(&u, Some(&p))
+    })
+    .await
 }
 
 /// A client-credentials token from the Entra stand-in through azure_identity's own code path.
@@ -125,10 +144,13 @@ async fn entra_certificate_client_is_verified_by_the_server() -> Result<()> {
     let (client_id, cert) = &entra.certificate_client;
     let token_url = entra.token_url()?;
     let assertion = |key_pem: &str| -> Result<String> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.x5t_s256 = Some(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&cert.cert_der)),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(&cert.cert_der)),
         );
         let claims = serde_json::json!({
             "aud": token_url.as_str(), "iss": client_id, "sub": client_id,
@@ -170,7 +192,10 @@ async fn entra_certificate_client_is_verified_by_the_server() -> Result<()> {
     let status = ok.status();
     let body: Value = ok.json().await?;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(jwt_claims(body["access_token"].as_str().context("no token")?)?["aud"], "https://graph.microsoft.com");
+    assert_eq!(
+        jwt_claims(body["access_token"].as_str().context("no token")?)?["aud"],
+        "https://graph.microsoft.com"
+    );
 
     // The same assertion signed by another key is refused by the server.
     let other = studio_tests::pki::self_signed_signer(&rig().subdir("other-key")?, "other", true)?;
@@ -184,7 +209,9 @@ async fn entra_certificate_client_is_verified_by_the_server() -> Result<()> {
 /// Parses `Bearer realm="…",service="…",scope="…"` (enough for the smoke test; the toolkit's
 /// own parser lives in studio-acr).
 fn bearer_params(challenge: &str) -> Result<std::collections::HashMap<String, String>> {
-    let rest = challenge.strip_prefix("Bearer ").context("not a Bearer challenge")?;
+    let rest = challenge
+        .strip_prefix("Bearer ")
+        .context("not a Bearer challenge")?;
     Ok(rest
         .split("\",")
         .filter_map(|kv| kv.split_once('='))
@@ -229,7 +256,7 @@ async fn registry_token_auth_follows_acrs_exchange_protocol() -> Result<()> {
         .to_owned();
 
     // A token signed by a key Entra never used is refused.
-    let mut forged = aad.rsplitn(2, '.').nth(1).context("jwt")?.to_owned();
+    let mut forged = aad.rsplit_once('.').map(|x| x.0).context("jwt")?.to_owned();
     forged.push_str(".AAAA");
     let refused = http
         .post(realm.join("/oauth2/exchange")?)
@@ -243,7 +270,11 @@ async fn registry_token_auth_follows_acrs_exchange_protocol() -> Result<()> {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 
     // 3. The refresh token buys an access token scoped to one repository.
-    service.restrict(&jwt_claims(&aad)?["oid"].as_str().unwrap_or_default().to_owned(), &["smoke/"], &["pull", "push"]);
+    service.restrict(
+        jwt_claims(&aad)?["oid"].as_str().unwrap_or_default(),
+        &["smoke/"],
+        &["pull", "push"],
+    );
     let scoped = http
         .post(realm.clone())
         .form(&[
@@ -260,7 +291,10 @@ async fn registry_token_auth_follows_acrs_exchange_protocol() -> Result<()> {
         .context("no access_token")?
         .to_owned();
     let bearer = access.clone();
-    push_and_pull_blob(registry, "smoke/token", b"token blob", &move |r| r.bearer_auth(&bearer)).await?;
+    push_and_pull_blob(registry, "smoke/token", b"token blob", &move |r| {
+        r.bearer_auth(&bearer)
+    })
+    .await?;
 
     // 4. The registry itself refuses a repository the token does not grant, and says which
     //    scope it needs.
@@ -284,7 +318,10 @@ async fn registry_token_auth_follows_acrs_exchange_protocol() -> Result<()> {
         ])
         .send()
         .await?;
-    let denied_token = denied.json::<Value>().await?["access_token"].as_str().unwrap_or_default().to_owned();
+    let denied_token = denied.json::<Value>().await?["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(jwt_claims(&denied_token)?["access"], serde_json::json!([]));
     Ok(())
 }
@@ -295,12 +332,17 @@ async fn chromium_loads_a_page_over_the_rigs_https() -> Result<()> {
     let entra = shared::entra().await?;
     let browser = shared::browser().await?;
     let client = browser.session().await?;
-    let url = entra
-        .authority_host
-        .join(&format!("{}/v2.0/.well-known/openid-configuration", entra.tenant))?;
+    let url = entra.authority_host.join(&format!(
+        "{}/v2.0/.well-known/openid-configuration",
+        entra.tenant
+    ))?;
     let result = async {
         client.goto(url.as_str()).await?;
-        let text = client.find(fantoccini::Locator::Css("body")).await?.text().await?;
+        let text = client
+            .find(fantoccini::Locator::Css("body"))
+            .await?
+            .text()
+            .await?;
         anyhow::Ok(text)
     }
     .await;
@@ -335,3 +377,127 @@ async fn kube_client_speaks_https_on_the_one_tls_stack() -> Result<()> {
 }
 
 use rustls_pki_types::pem::PemObject;
+
+#[test]
+fn every_arm_example_in_the_vectors_loads() -> Result<()> {
+    let dirs = studio_tests::vectors::example_dirs("azure-rest-api-specs")?;
+    assert!(dirs.len() >= 5, "found only {dirs:?}");
+    let mut count = 0;
+    for dir in dirs {
+        for file in studio_tests::vectors::json_files(&dir)? {
+            let example = studio_tests::vectors::ArmExample::load(&file)?;
+            assert!(
+                !example.responses.is_empty(),
+                "{}: no responses",
+                file.display()
+            );
+            assert!(
+                example.param("api-version").is_some(),
+                "{}: no api-version parameter",
+                file.display()
+            );
+            count += 1;
+        }
+    }
+    assert!(count >= 25, "only {count} examples");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_recorded_session_replays_in_order_over_https() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let recordings = studio_tests::vectors::recordings("azure-sdk-assets/go-azcontainerregistry")?;
+    assert_eq!(recordings.len(), 4);
+    let recording = recordings
+        .iter()
+        .find(|r| r.path.to_string_lossy().contains("anonymousAccess"))
+        .context("no anonymousAccess recording")?;
+    let mock = studio_tests::https::HttpsMock::start().await?;
+    studio_tests::vectors::serve_recording(&mock.server, recording).await?;
+    let http = rig().http()?;
+    for entry in &recording.entries {
+        let url = mock.url().join(&entry.path()?)?;
+        let mut request = http.request(entry.request_method.parse()?, url);
+        if let Some(Value::String(body)) = &entry.request_body {
+            request = request.body(body.clone());
+        } else if let Some(body) = &entry.request_body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        assert_eq!(
+            response.status().as_u16(),
+            entry.status_code,
+            "{}",
+            entry.request_uri
+        );
+        if let Some(Value::Object(expected)) = &entry.response_body {
+            let got: Value = response.json().await?;
+            assert_eq!(&got, &Value::Object(expected.clone()));
+        }
+    }
+    // Every entry was used exactly once: one more request finds nothing.
+    let extra = http.get(mock.url().join("acr/v1/_catalog")?).send().await?;
+    assert_eq!(extra.status(), StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_person_approves_a_device_login_in_chromium() -> Result<()> {
+    // The rig's part of the device flow: the client side here is raw HTTP; the toolkit's
+    // DeviceCodeCredential is tested against the same peers in its own suite.
+    let _logs = LogsOnFailure::new();
+    let entra = shared::entra().await?;
+    let browser = shared::browser().await?;
+    let http = rig().http()?;
+    let started: Value = http
+        .post(entra.devicecode_url()?)
+        .form(&[
+            ("client_id", studio_tests::entra::AZURE_CLI_CLIENT_ID),
+            (
+                "scope",
+                "https://management.azure.com/.default offline_access openid profile",
+            ),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let device_code = started["device_code"].as_str().context("device_code")?;
+    let poll = || async {
+        let r: Value = http
+            .post(entra.token_url()?)
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", studio_tests::entra::AZURE_CLI_CLIENT_ID),
+                ("device_code", device_code),
+            ])
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::Ok(r)
+    };
+    assert_eq!(poll().await?["error"], "authorization_pending");
+    let client = browser.session().await?;
+    let trace = studio_tests::browser::approve_device_login(
+        &client,
+        started["verification_uri"]
+            .as_str()
+            .context("verification_uri")?,
+        started["user_code"].as_str().context("user_code")?,
+        "ada@contoso.example",
+    )
+    .await;
+    client.close().await.ok();
+    let trace = trace?;
+    assert!(trace.pages.len() >= 4, "{trace:?}");
+    let tokens = poll().await?;
+    let access = tokens["access_token"].as_str().context("no access token")?;
+    assert_eq!(jwt_claims(access)?["aud"], "https://management.azure.com");
+    assert_eq!(
+        jwt_claims(access)?["preferred_username"],
+        "ada@contoso.example"
+    );
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    Ok(())
+}

@@ -78,9 +78,15 @@ fn install_apt_peers() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let install = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
+    let install = format!(
+        "apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
     if !is_root() {
-        bail!("test peers are missing ({}); install them as root: apt-get update && {install}", missing.join(", "));
+        bail!(
+            "test peers are missing ({}); install them as root: apt-get update && {install}",
+            missing.join(", ")
+        );
     }
     eprintln!("xtask: installing test peers: {}", missing.join(" "));
     run_checked(Command::new("apt-get").arg("update").arg("-qq"))?;
@@ -119,9 +125,9 @@ fn install_npm_peers(dir: &Path) -> Result<()> {
 
 /// A tiny content hash for the lock-file stamp (not for security).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn run_checked(cmd: &mut Command) -> Result<()> {
