@@ -33,4 +33,12 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Transport(String),
+    /// The config directory or one of its files could not be used.
+    #[error("{}: {reason}", path.display())]
+    Store {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }

@@ -6,6 +6,8 @@
 //!   environment overrides the Azure SDKs honour.
 //! - [`transport`]: the one HTTP client (rustls) that every crate uses, with extra trusted
 //!   roots from `SSL_CERT_FILE` or options.
+//! - [`store`]: the private config directory (0700) and atomic 0600 files shared safely
+//!   between processes.
 //! - [`Error`]: the crate's error type.
 //!
 //! Credentials (device code, service principal, environment, Azure CLI, a default chain), the
@@ -25,6 +27,7 @@
 
 pub mod cloud;
 mod error;
+pub mod store;
 pub mod transport;
 
 pub use error::Error;
