@@ -2,12 +2,15 @@
 //!
 //! Every Azure call in the studio toolkit goes through this crate. It is organised as:
 //!
+//! - [`arm`]: the Azure Resource Manager client: retries, paging, ARM errors, long-running
+//!   operations.
 //! - [`cloud`]: the Azure clouds (public, China, US Government) and their endpoints, with the
 //!   environment overrides the Azure SDKs honour.
 //! - [`transport`]: the one HTTP client (rustls) that every crate uses, with extra trusted
 //!   roots from `SSL_CERT_FILE` or options.
 //! - [`store`]: the private config directory (0700) and atomic 0600 files shared safely
 //!   between processes.
+//! - [`subscription`]: list, show, and the persisted default subscription.
 //! - [`Error`]: the crate's error type.
 //!
 //! Credentials (device code, service principal, environment, Azure CLI, a default chain), the
@@ -25,9 +28,11 @@
 //! # Ok::<(), studio_azure_auth::Error>(())
 //! ```
 
+pub mod arm;
 pub mod cloud;
 mod error;
 pub mod store;
+pub mod subscription;
 pub mod transport;
 
 pub use error::Error;
