@@ -104,6 +104,17 @@ pub enum Error {
     /// No default subscription was set.
     #[error("no default subscription: choose one with `account set --subscription <id or name>`")]
     NoDefaultSubscription,
+    /// No role of that name at that scope.
+    #[error("no role '{role}' at scope {scope}")]
+    RoleNotFound {
+        /// The role asked for.
+        role: String,
+        /// The scope searched.
+        scope: String,
+    },
+    /// An argument the caller gave cannot be used.
+    #[error("{0}")]
+    InvalidArgument(String),
     /// The config directory or one of its files could not be used.
     #[error("{}: {reason}", path.display())]
     Store {

@@ -8,6 +8,9 @@
 //!   environment overrides the Azure SDKs honour.
 //! - [`transport`]: the one HTTP client (rustls) that every crate uses, with extra trusted
 //!   roots from `SSL_CERT_FILE` or options.
+//! - [`graph`]: Microsoft Graph: `create_for_rbac` (application, service principal, password,
+//!   role assignments).
+//! - [`rbac`]: role definitions and role assignments, with the replication retry.
 //! - [`store`]: the private config directory (0700) and atomic 0600 files shared safely
 //!   between processes.
 //! - [`subscription`]: list, show, and the persisted default subscription.
@@ -31,6 +34,8 @@
 pub mod arm;
 pub mod cloud;
 mod error;
+pub mod graph;
+pub mod rbac;
 pub mod store;
 pub mod subscription;
 pub mod transport;

@@ -124,6 +124,28 @@ impl EntraStandIn {
             .join(&format!("{}/oauth2/v2.0/token", self.tenant))?)
     }
 
+    /// An `azure_identity` client-secret credential for the secret client, over the rig's
+    /// transport: a real bearer-token source for fakes that check `Authorization`.
+    pub fn secret_credential(&self) -> Result<Arc<dyn azure_core::credentials::TokenCredential>> {
+        let mut cloud = azure_core::cloud::CustomConfiguration::default();
+        cloud.authority_host = self.authority_host.to_string();
+        let options = azure_identity::ClientSecretCredentialOptions {
+            client_options: azure_core::http::ClientOptions {
+                transport: Some(studio_azure_auth::transport::azure_transport(
+                    crate::rig().http()?,
+                )),
+                cloud: Some(Arc::new(cloud.into())),
+                ..Default::default()
+            },
+        };
+        Ok(azure_identity::ClientSecretCredential::new(
+            &self.tenant,
+            self.secret_client.0.clone(),
+            azure_core::credentials::Secret::new(self.secret_client.1.clone()),
+            Some(options),
+        )?)
+    }
+
     /// The device authorization endpoint.
     pub fn devicecode_url(&self) -> Result<Url> {
         Ok(self
