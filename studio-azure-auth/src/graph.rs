@@ -2,7 +2,7 @@
 //!
 //! [`create_for_rbac`] creates an application, its service principal and a password credential
 //! through Graph, then assigns a role at each scope through ARM (waiting for the new principal to
-//! replicate, see [`rbac`](crate::rbac)). It returns what az prints: `appId`, `displayName`,
+//! replicate, see [`rbac`](crate::rbac::assign_role)). It returns what az prints: `appId`, `displayName`,
 //! `password` and `tenant`. Graph's own replication delay (a service principal for an
 //! application that Graph does not see yet) is retried too.
 //!

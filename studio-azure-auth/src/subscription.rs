@@ -1,6 +1,6 @@
 //! Subscriptions: list, show, and a persisted default, as `az account list/show/set` do.
 //!
-//! The default is kept in `profile.json` in the [`ConfigDir`](crate::store::ConfigDir), chosen
+//! The default is kept in `profile.json` in the [`ConfigDir`], chosen
 //! by id or by display name (`az account set --subscription "Sentient AI Evaluation"`), and shown
 //! as `isDefault` in listings.
 //!
