@@ -7,4 +7,19 @@ pub enum Error {
     /// A failure in signing in or in the ARM client.
     #[error(transparent)]
     Azure(#[from] studio_azure_auth::Error),
+    /// An image reference that does not follow the grammar.
+    #[error("invalid image reference '{input}': {part} at column {}: {reason}", at + 1)]
+    InvalidReference {
+        /// The text given.
+        input: String,
+        /// The byte offset where the bad part starts.
+        at: usize,
+        /// Which part: `registry`, `repository`, `tag`, `digest` or `reference`.
+        part: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `WWW-Authenticate` header that cannot be parsed.
+    #[error("cannot parse the registry's WWW-Authenticate header: {0}")]
+    InvalidChallenge(String),
 }

@@ -8,6 +8,8 @@
 //!
 //! The modules arrive with the issues that define them; today the crate holds its error type.
 
+pub mod challenge;
 mod error;
+pub mod reference;
 
 pub use error::Error;
