@@ -254,10 +254,10 @@ fn check_host(input: &str, host: &str) -> Result<(), Error> {
     if name.is_empty() {
         return Err(bad("has no host name"));
     }
-    if let Some(port) = port {
-        if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad("has a port that is not a number"));
-        }
+    if let Some(port) = port
+        && (port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(bad("has a port that is not a number"));
     }
     if name.starts_with('[') {
         return if name.ends_with(']') {
