@@ -22,4 +22,28 @@ pub enum Error {
     /// A `WWW-Authenticate` header that cannot be parsed.
     #[error("cannot parse the registry's WWW-Authenticate header: {0}")]
     InvalidChallenge(String),
+    /// The registry refused our credentials.
+    #[error("{registry}: not authorized: {reason}")]
+    Unauthorized {
+        /// The registry (or token service) host.
+        registry: String,
+        /// What it said.
+        reason: String,
+    },
+    /// A registry request failed (connection, protocol).
+    #[error("{0}")]
+    Registry(String),
+    /// A registry answered with an error status.
+    #[error("{what}: the registry answered {status}: {message}")]
+    RegistryStatus {
+        /// What we asked for.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's error code and message.
+        message: String,
+    },
+    /// A URL that would send credentials in clear text.
+    #[error("refusing to send credentials over plain http to {0}")]
+    InsecureEndpoint(String),
 }

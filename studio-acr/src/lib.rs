@@ -8,7 +8,9 @@
 //!
 //! The modules arrive with the issues that define them; today the crate holds its error type.
 
+pub mod auth;
 pub mod challenge;
+pub mod client;
 mod error;
 pub mod reference;
 
