@@ -46,4 +46,20 @@ pub enum Error {
     /// A URL that would send credentials in clear text.
     #[error("refusing to send credentials over plain http to {0}")]
     InsecureEndpoint(String),
+    /// Docker's config.json cannot be read or written.
+    #[error("{}: {reason}", path.display())]
+    DockerConfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A docker credential helper failed.
+    #[error("credential helper {helper}: {reason}")]
+    CredentialHelper {
+        /// The helper program.
+        helper: String,
+        /// What went wrong.
+        reason: String,
+    },
 }

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod challenge;
 pub mod client;
+pub mod docker_config;
 mod error;
 pub mod reference;
 
