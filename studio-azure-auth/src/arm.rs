@@ -633,23 +633,7 @@ pub fn arm_error(response: &ArmResponse) -> Error {
             .map(str::to_owned)
     };
     let details = error
-        .and_then(|e| e.get("details"))
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|d| {
-                    Some(ArmErrorDetail {
-                        code: d.get("code")?.as_str()?.to_owned(),
-                        message: d
-                            .get("message")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                    })
-                })
-                .collect()
-        })
+        .map(|e| ArmErrorDetail::list_from_json(e.get("details")))
         .unwrap_or_default();
     Error::Arm {
         status: response.status,
@@ -659,13 +643,44 @@ pub fn arm_error(response: &ArmResponse) -> Error {
     }
 }
 
-/// One entry of an ARM error's `details`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One entry of an ARM error's `details`: ARM's error shape (`code`, `message`, `target`,
+/// nested `details`), so a whole error tree such as a failed deployment's can be held in one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ArmErrorDetail {
     /// The detail's code.
     pub code: String,
     /// The detail's message.
     pub message: String,
+    /// What the error is about (a resource, a property), when ARM says.
+    pub target: Option<String>,
+    /// Nested details.
+    pub details: Vec<ArmErrorDetail>,
+}
+
+impl ArmErrorDetail {
+    /// Reads one ARM error object (`{"code","message","target","details"}`, or the same wrapped
+    /// in `{"error": …}`); `None` when it has no `code`.
+    pub fn from_json(value: &Value) -> Option<Self> {
+        let value = value
+            .get("error")
+            .filter(|e| e.is_object())
+            .unwrap_or(value);
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            code: text("code")?,
+            message: text("message").unwrap_or_default(),
+            target: text("target"),
+            details: Self::list_from_json(value.get("details")),
+        })
+    }
+
+    /// Reads an array of ARM error objects (anything else is an empty list).
+    pub fn list_from_json(value: Option<&Value>) -> Vec<Self> {
+        value
+            .and_then(Value::as_array)
+            .map(|items| items.iter().filter_map(Self::from_json).collect())
+            .unwrap_or_default()
+    }
 }
 
 fn fail_unless_succeeded(
@@ -779,6 +794,24 @@ mod tests {
         }
         let err = arm_error(&response(502, "<html>bad gateway</html>")).to_string();
         assert!(err.contains("HTTP502") && err.contains("502"), "{err}");
+    }
+
+    #[test]
+    fn arm_error_trees_keep_targets_and_nested_details() {
+        let err = arm_error(&response(
+            400,
+            r#"{"error":{"code":"InvalidTemplateDeployment","message":"The template deployment is not valid.","details":[{"code":"PreflightValidationCheckFailed","message":"Preflight validation failed.","target":"aks","details":[{"code":"QuotaExceeded","message":"Not enough cores."}]}]}}"#,
+        ));
+        let Error::Arm { details, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(details[0].target.as_deref(), Some("aks"));
+        assert_eq!(details[0].details[0].code, "QuotaExceeded");
+        let top =
+            ArmErrorDetail::from_json(&serde_json::json!({"error": {"code": "A", "message": "b"}}))
+                .unwrap();
+        assert_eq!((top.code.as_str(), top.details.len()), ("A", 0));
+        assert!(ArmErrorDetail::from_json(&serde_json::json!({"message": "no code"})).is_none());
     }
 
     #[test]

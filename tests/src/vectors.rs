@@ -7,7 +7,7 @@
 //! - Recordings (`azure-sdk-assets/...`): the test-proxy format, `Entries[]` of request and
 //!   response, served in order through wiremock by [`serve_recording`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -253,4 +253,91 @@ pub async fn serve_recording(server: &MockServer, recording: &Recording) -> Resu
             .await;
     }
     Ok(())
+}
+
+/// How the JSON shapes of two documents compare: every path (`a.b`, array items as `a[]`) with
+/// the JSON types found there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShapeDiff {
+    /// Paths both have, with the same types.
+    pub shared: Vec<String>,
+    /// Paths both have whose types differ: `path: ours vs reference`.
+    pub mismatched: Vec<String>,
+    /// Paths only `ours` has.
+    pub only_ours: Vec<String>,
+}
+
+/// Every path of `value` with the JSON types found there.
+pub fn shape(value: &Value) -> BTreeMap<String, BTreeSet<&'static str>> {
+    fn walk(v: &Value, path: &str, out: &mut BTreeMap<String, BTreeSet<&'static str>>) {
+        let kind = match v {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        if !path.is_empty() {
+            out.entry(path.to_owned()).or_default().insert(kind);
+        }
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(child, &p, out);
+                }
+            }
+            Value::Array(items) => {
+                for child in items {
+                    walk(child, &format!("{path}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(value, "", &mut out);
+    out
+}
+
+/// Compares the shape of `ours` with `reference` (e.g. a request body from an ARM example).
+pub fn compare_shapes(ours: &Value, reference: &Value) -> ShapeDiff {
+    let ours = shape(ours);
+    let reference = shape(reference);
+    let mut diff = ShapeDiff::default();
+    for (path, kinds) in &ours {
+        match reference.get(path) {
+            None => diff.only_ours.push(path.clone()),
+            Some(theirs) if kinds.is_subset(theirs) => diff.shared.push(path.clone()),
+            Some(theirs) => diff
+                .mismatched
+                .push(format!("{path}: {kinds:?} vs {theirs:?}")),
+        }
+    }
+    diff
+}
+
+/// Every `*.json` file below `vectors_dir()/<relative>`, recursively, sorted.
+pub fn json_files_recursive(relative: &str) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![vectors_dir()?.join(relative)];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "json") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }

@@ -6,12 +6,14 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 /// Debian packages the rig needs, with the program each must provide.
-const APT_PEERS: [(&str, &str); 5] = [
+const APT_PEERS: [(&str, &str); 7] = [
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),
     ("umoci", "umoci"),
     ("chromium", "chromium"),
     ("chromium-driver", "chromedriver"),
+    ("openssh-client", "ssh-keygen"),
+    ("kubernetes-client", "kubectl"),
 ];
 
 /// Arguments of `cargo xtask test`.
