@@ -376,7 +376,14 @@ async fn generate_writes_the_tree_with_a_valid_key_pair_and_aks_shapes() -> Resu
 async fn a_second_generate_without_force_fails_and_leaves_the_tree_byte_identical() -> Result<()> {
     let _logs = LogsOnFailure::new();
     let root = rig().subdir("generate-twice")?;
-    let model = ApiModel::load(&studio_apimodel()?)?;
+    // With the shared tree's public key in the apimodel, no key pair is generated here.
+    let mut model = ApiModel::load(&studio_apimodel()?)?;
+    let shared = ApiModel::load(
+        &generated_tree("generate-twice-key")
+            .await?
+            .join("apimodel.json"),
+    )?;
+    model.properties.linux_profile = shared.properties.linux_profile.clone();
     let first = generate::generate(&model, &options(&root))?;
     let before = snapshot(&first.output_dir)?;
     let err = generate::generate(&model, &options(&root)).expect_err("the tree exists");
@@ -404,6 +411,12 @@ async fn a_second_generate_without_force_fails_and_leaves_the_tree_byte_identica
     let second = generate::generate(&model, &forced)?;
     let after = snapshot(&second.output_dir)?;
     assert_ne!(after, before);
+    // A key given in the apimodel is used as is: no private key is written.
+    assert!(
+        !after.contains_key(Path::new("azureuser_rsa")),
+        "{:?}",
+        after.keys()
+    );
     let manifest = &after[Path::new("addons/nvidia-device-plugin.yaml")];
     assert_eq!(manifest.0, 0o600);
     assert_eq!(after[Path::new("addons")].0, 0o700);
@@ -466,6 +479,8 @@ async fn deploy_writes_a_kubeconfig_kubectl_reads_and_attaches_a_registry() -> R
     let _logs = LogsOnFailure::new();
     let out = generated_tree("deploy").await?;
     let fake = ArmFake::start().await?;
+    // Running for 20 polls: the operations are listed (every poll interval) meanwhile.
+    fake.state().script = DeploymentScript::Succeed { polls: 20 };
     let cluster = Cluster::new(fake.client().await?, fast_cluster_options());
     let seen = Arc::new(Mutex::new(Vec::<DeployProgress>::new()));
     let seen2 = seen.clone();
@@ -537,6 +552,16 @@ async fn deploy_writes_a_kubeconfig_kubectl_reads_and_attaches_a_registry() -> R
     assert!(states[first_running..].contains(&"Succeeded"), "{states:?}");
     assert_eq!(states.last(), Some(&"Succeeded"), "{states:?}");
     assert!(seen.iter().all(|p| p.deployment == deployment.name));
+    let operation = seen
+        .iter()
+        .flat_map(|p| &p.operations)
+        .find(|o| o.provisioning_state == "Running")
+        .context("no operation reported while running")?;
+    assert_eq!(
+        operation.resource_type,
+        "Microsoft.ContainerService/managedClusters"
+    );
+    assert_eq!(operation.resource_name, group);
 
     // The kubeconfig: JSON, private, read by kubectl.
     let kubeconfig = deployment.kubeconfig.clone().context("kubeconfig")?;
@@ -801,5 +826,34 @@ async fn dry_run_calls_what_if_and_deploys_nothing() -> Result<()> {
     assert_eq!(what_if.changes.len(), 2);
     assert!(what_if.changes.iter().all(|c| c.change_type == "Create"));
     assert!(fake.requests().await.iter().all(|(m, _)| m == "GET"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_subscription_comes_from_the_flag_or_the_default_account() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let fake = ArmFake::start().await?;
+    let cluster = Cluster::new(fake.client().await?, ClusterOptions::default());
+    let dir =
+        studio_azure_auth::store::ConfigDir::at(rig().subdir("subscription")?.join("config"))?;
+    assert_eq!(
+        cluster
+            .resolve_subscription(Some(SUBSCRIPTION), &dir)
+            .await?,
+        SUBSCRIPTION
+    );
+    let err = cluster
+        .resolve_subscription(None, &dir)
+        .await
+        .expect_err("no default");
+    assert!(err.to_string().contains("account set"), "{err}");
+    // Deploying without one says so before any request.
+    let out = generated_tree("no-subscription").await?;
+    let err = cluster
+        .deploy(&out, &DeployOptions::default())
+        .await
+        .expect_err("no subscription");
+    assert!(err.to_string().contains("subscription"), "{err}");
+    assert!(fake.requests().await.is_empty());
     Ok(())
 }
