@@ -6,6 +6,9 @@
 //!   environment overrides the Azure SDKs honour.
 //! - [`transport`]: the one HTTP client (rustls) that every crate uses, with extra trusted
 //!   roots from `SSL_CERT_FILE` or options.
+//! - [`credential`]: credentials that get Entra ID tokens: a service principal's secret or
+//!   certificate ([`credential::service_principal`]) and the `AZURE_*` environment variables
+//!   ([`credential::environment`]).
 //! - [`store`]: the private config directory (0700) and atomic 0600 files shared safely
 //!   between processes.
 //! - [`Error`]: the crate's error type.
@@ -26,6 +29,7 @@
 //! ```
 
 pub mod cloud;
+pub mod credential;
 mod error;
 pub mod store;
 pub mod transport;
