@@ -8,12 +8,15 @@
 //!   roots from `SSL_CERT_FILE` or options.
 //! - [`store`]: the private config directory (0700) and atomic 0600 files shared safely
 //!   between processes.
+//! - [`oauth`]: the Entra ID v2 token-endpoint protocol (device authorization, tokens, errors).
+//! - [`credential`]: `TokenCredential`s: device-code sign-in, the cached login, the Azure CLI,
+//!   and the default chain (environment → cached login → Azure CLI).
+//! - [`cache`]: the token cache (`token_cache.json` in the config directory) and logout.
 //! - [`Error`]: the crate's error type.
 //!
-//! Credentials (device code, service principal, environment, Azure CLI, a default chain), the
-//! token cache, subscriptions, the ARM client with its long-running-operation poller, service
-//! principals and role assignments are tracked in the issue for this crate and land here as
-//! modules of their own.
+//! Service-principal credentials, subscriptions, the ARM client with its long-running-operation
+//! poller, service principals and role assignments are tracked in the issue for this crate and
+//! land here as modules of their own.
 //!
 //! ```
 //! use studio_azure_auth::{cloud::Cloud, transport};
@@ -25,8 +28,11 @@
 //! # Ok::<(), studio_azure_auth::Error>(())
 //! ```
 
+pub mod cache;
 pub mod cloud;
+pub mod credential;
 mod error;
+pub mod oauth;
 pub mod store;
 pub mod transport;
 
