@@ -63,7 +63,7 @@ pub enum Error {
         /// How long we waited.
         waited: std::time::Duration,
     },
-    /// The caller cancelled the operation.
+    /// The caller cancelled the operation (a sign-in, or a wait for a long-running operation).
     #[error("cancelled")]
     Cancelled,
     /// The server pointed us at a URL we will not send a token to.
@@ -74,9 +74,14 @@ pub enum Error {
         /// The endpoint the client trusts.
         endpoint: String,
     },
-    /// The request could not be sent or its response not read (after retries).
-    #[error("request failed: {0}")]
-    Http(String),
+    /// A request could not be sent, or its answer not read (after retries).
+    #[error("request to {endpoint} failed: {reason}")]
+    Http {
+        /// The URL (never with secrets in it).
+        endpoint: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A response or request body could not be (de)serialised.
     #[error("cannot read {what}: {reason}")]
     Decode {
@@ -174,6 +179,67 @@ pub enum Error {
         error_codes: Vec<i64>,
         /// Entra's `error_description`, or what went wrong on the way.
         description: String,
+    },
+
+    /// A tenant name that cannot be used in an authority URL.
+    #[error("'{0}' is not a tenant id or domain")]
+    InvalidTenant(String),
+    /// A token scope that is not a resource URL with `/.default` or a permission.
+    #[error("invalid scope '{scope}': {reason}")]
+    InvalidScope {
+        /// The scope given.
+        scope: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An answer that is not what the protocol says (a success body that is not the expected
+    /// JSON is never quoted: it may hold tokens).
+    #[error("unexpected answer from {endpoint}: {reason}")]
+    InvalidResponse {
+        /// The URL.
+        endpoint: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// Entra ID refused a token request.
+    #[error("Entra ID refused the request: {0}")]
+    Entra(Box<crate::oauth::EntraError>),
+    /// The person declined the device sign-in (`authorization_declined` or `access_denied`).
+    #[error("the sign-in was declined: {0}")]
+    AuthorizationDeclined(Box<crate::oauth::EntraError>),
+    /// The device code expired before the sign-in was approved (`expired_token`).
+    #[error("the device code expired before the sign-in was approved: {0}")]
+    DeviceCodeExpired(Box<crate::oauth::EntraError>),
+    /// Entra did not recognise the device code (`bad_verification_code`).
+    #[error("Entra ID did not recognise the device code: {0}")]
+    BadVerificationCode(Box<crate::oauth::EntraError>),
+    /// A credential that is not set up on this machine (no variables, no cached login, no
+    /// `az`): a chain skips it and says why.
+    #[error("{credential} is not configured: {reason}")]
+    CredentialUnavailable {
+        /// The credential, e.g. `cached login`.
+        credential: String,
+        /// What it looked for.
+        reason: String,
+    },
+    /// The cached login's refresh token was refused; a new login is needed.
+    #[error(
+        "the cached login for {account} can no longer be used ({response}): run `cargo xtask login`"
+    )]
+    LoginExpired {
+        /// The account's sign-in name.
+        account: String,
+        /// Entra's answer.
+        response: Box<crate::oauth::EntraError>,
+    },
+    /// Every link of a credential chain was skipped or failed.
+    #[error(
+        "no credential could get a token:{}",
+        crate::credential::chain::list_attempts(attempts)
+    )]
+    NoCredential {
+        /// Each link, in order, with why it was skipped or how it failed.
+        attempts: Vec<crate::credential::chain::ChainAttempt>,
     },
 }
 
