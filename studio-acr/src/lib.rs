@@ -6,10 +6,25 @@
 //! streaming OCI transfer engine for push, tag, copy and list) talks to any OCI registry, ACR
 //! or not, without a Docker daemon.
 //!
-//! The modules arrive with the issues that define them; today the crate holds its error type.
+//! - [`management`]: ACR through ARM: [`AcrManagementClient`] with resource groups,
+//!   registries (name checks, create, show, list, update, credentials, delete, login server),
+//!   image import and registry roles; typed models in [`management::models`].
+//! - [`reference`](mod@reference): image references (`registry/repository:tag@digest`) and their grammar.
+//! - [`challenge`]: the registry's `WWW-Authenticate` challenges.
+//! - [`Error`]: the crate's error type.
+//!
+//! ```no_run
+//! # async fn demo(arm: studio_azure_auth::arm::ArmClient) -> Result<(), studio_acr::Error> {
+//! let acr = studio_acr::AcrManagementClient::new(arm, "00000000-0000-0000-0000-000000000000");
+//! let server = acr.registries().login_server("studio", "studioml").await?;
+//! println!("{server}");
+//! # Ok(()) }
+//! ```
 
 pub mod challenge;
 mod error;
+pub mod management;
 pub mod reference;
 
 pub use error::Error;
+pub use management::AcrManagementClient;
