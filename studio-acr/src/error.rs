@@ -59,4 +59,44 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+    /// The registry refused our credentials.
+    #[error("{registry}: not authorized: {reason}")]
+    Unauthorized {
+        /// The registry (or token service) host.
+        registry: String,
+        /// What it said.
+        reason: String,
+    },
+    /// A registry request failed (connection, protocol).
+    #[error("{0}")]
+    Registry(String),
+    /// A registry answered with an error status.
+    #[error("{what}: the registry answered {status}: {message}")]
+    RegistryStatus {
+        /// What we asked for.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's error code and message.
+        message: String,
+    },
+    /// A URL that would send credentials in clear text.
+    #[error("refusing to send credentials over plain http to {0}")]
+    InsecureEndpoint(String),
+    /// Docker's config.json cannot be read or written.
+    #[error("{}: {reason}", path.display())]
+    DockerConfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A docker credential helper failed.
+    #[error("credential helper {helper}: {reason}")]
+    CredentialHelper {
+        /// The helper program.
+        helper: String,
+        /// What went wrong.
+        reason: String,
+    },
 }

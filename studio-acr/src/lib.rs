@@ -9,8 +9,13 @@
 //! - [`management`]: ACR through ARM: [`AcrManagementClient`] with resource groups,
 //!   registries (name checks, create, show, list, update, credentials, delete, login server),
 //!   image import and registry roles; typed models in [`management::models`].
-//! - [`reference`](mod@reference): image references (`registry/repository:tag@digest`) and their grammar.
+//! - [`reference`](mod@reference): image references (`registry/repository:tag@digest`) and
+//!   their grammar.
 //! - [`challenge`]: the registry's `WWW-Authenticate` challenges.
+//! - [`auth`]: registry authentication (anonymous, basic, token services, ACR's Entra
+//!   exchange).
+//! - [`client`]: the registry client every registry request goes through.
+//! - [`docker_config`]: docker's `config.json` logins.
 //! - [`Error`]: the crate's error type.
 //!
 //! ```no_run
@@ -21,7 +26,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod challenge;
+pub mod client;
+pub mod docker_config;
 mod error;
 pub mod management;
 pub mod reference;

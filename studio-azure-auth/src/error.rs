@@ -123,4 +123,80 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A client certificate or its private key that cannot be used. `origin` names the file
+    /// (or says the PEM came from memory); `reason` never quotes the file's contents.
+    #[error("cannot use the client certificate {origin}: {reason}")]
+    ClientCertificate {
+        /// The file it came from, or where else it came from.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A credential whose settings are all absent, e.g. no `AZURE_*` variables for the
+    /// environment credential. Distinct from a failure: a credential chain skips such links.
+    #[error("{what} is not configured: set {}", missing.join(", "))]
+    NotConfigured {
+        /// The credential.
+        what: String,
+        /// The settings (variable names) it would need.
+        missing: Vec<String>,
+    },
+    /// A credential with some of its settings present and others missing.
+    #[error("{what} is only partly configured: {} set, but {} not", present.join(", "), missing.join(", "))]
+    IncompleteConfiguration {
+        /// The credential.
+        what: String,
+        /// The settings (variable names) that are missing.
+        missing: Vec<String>,
+        /// The settings that are present (names only, never values).
+        present: Vec<String>,
+    },
+    /// A credential's parameters were refused before any request (e.g. an empty client id or
+    /// a malformed tenant id).
+    #[error("{what}: {reason}")]
+    InvalidCredential {
+        /// The credential.
+        what: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A token request that failed: refused by Entra ID (then `status`, `code` and
+    /// `description` are Entra's) or not answered at all. Never carries a secret.
+    #[error("{credential} could not get a token: {}", token_failure(*status, code.as_deref(), description))]
+    TokenRequest {
+        /// The credential that asked.
+        credential: String,
+        /// The HTTP status of Entra's answer, if there was one.
+        status: Option<u16>,
+        /// Entra's OAuth error code, e.g. `invalid_client`.
+        code: Option<String>,
+        /// Entra's numeric `AADSTS` codes, e.g. `7000215`.
+        error_codes: Vec<i64>,
+        /// Entra's `error_description`, or what went wrong on the way.
+        description: String,
+    },
+}
+
+fn token_failure(status: Option<u16>, code: Option<&str>, description: &str) -> String {
+    match (status, code) {
+        (Some(status), Some(code)) => format!("Entra answered HTTP {status} {code}: {description}"),
+        (Some(status), None) => format!("Entra answered HTTP {status}: {description}"),
+        (None, _) => description.to_owned(),
+    }
+}
+
+impl Error {
+    /// The toolkit error inside an `azure_core` error, if there is one. Credentials in this
+    /// crate implement `azure_core`'s `TokenCredential`, whose errors wrap ours.
+    ///
+    /// ```
+    /// use studio_azure_auth::Error;
+    ///
+    /// let ours = Error::InvalidCredential { what: "example".into(), reason: "empty".into() };
+    /// let wrapped = azure_core::Error::new(azure_core::error::ErrorKind::Credential, ours);
+    /// assert!(matches!(Error::in_azure_error(&wrapped), Some(Error::InvalidCredential { .. })));
+    /// ```
+    pub fn in_azure_error(error: &azure_core::Error) -> Option<&Error> {
+        error.downcast_ref::<Error>()
+    }
 }

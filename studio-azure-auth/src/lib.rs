@@ -8,6 +8,9 @@
 //!   environment overrides the Azure SDKs honour.
 //! - [`transport`]: the one HTTP client (rustls) that every crate uses, with extra trusted
 //!   roots from `SSL_CERT_FILE` or options.
+//! - [`credential`]: credentials that get Entra ID tokens: a service principal's secret or
+//!   certificate ([`credential::service_principal`]) and the `AZURE_*` environment variables
+//!   ([`credential::environment`]).
 //! - [`graph`]: Microsoft Graph: `create_for_rbac` (application, service principal, password,
 //!   role assignments).
 //! - [`rbac`]: role definitions and role assignments, with the replication retry.
@@ -15,11 +18,6 @@
 //!   between processes.
 //! - [`subscription`]: list, show, and the persisted default subscription.
 //! - [`Error`]: the crate's error type.
-//!
-//! Credentials (device code, service principal, environment, Azure CLI, a default chain), the
-//! token cache, subscriptions, the ARM client with its long-running-operation poller, service
-//! principals and role assignments are tracked in the issue for this crate and land here as
-//! modules of their own.
 //!
 //! ```
 //! use studio_azure_auth::{cloud::Cloud, transport};
@@ -33,6 +31,7 @@
 
 pub mod arm;
 pub mod cloud;
+pub mod credential;
 mod error;
 pub mod graph;
 pub mod rbac;
