@@ -11,6 +11,8 @@
 //!   person would.
 //! - [`vectors`]: loaders for `../shared/vectors` (ARM examples, SDK recordings) and a way to
 //!   serve a recording through wiremock.
+//! - [`arm_fake`]: an ARM client against a wiremock fake with real Entra tokens, and helpers
+//!   to serve ARM examples through it.
 //! - [`https`]: the rustls front that puts wiremock-based fakes on https.
 //! - [`process`]: peer processes, their logs, and printing those logs when a test fails.
 //!
@@ -18,6 +20,7 @@
 //! with a message saying so rather than skipping.
 
 pub mod acr_token;
+pub mod arm_fake;
 pub mod browser;
 pub mod entra;
 pub mod https;

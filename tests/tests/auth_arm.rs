@@ -10,62 +10,16 @@ use anyhow::{Context, Result, bail};
 use azure_core::http::Method;
 use serde_json::{Value, json};
 use studio_azure_auth::Error;
-use studio_azure_auth::arm::{ArmClient, ArmClientOptions, PollOptions};
+use studio_azure_auth::arm::{ArmClient, PollOptions};
 use studio_azure_auth::rbac::{
     self, AssignmentOutcome, AssignmentRetry, PrincipalType, RoleAssignmentRequest,
 };
+use studio_tests::arm_fake::{arm_client, fast_options, fill, local, path_of, sequence};
 use studio_tests::https::HttpsMock;
 use studio_tests::vectors::{ArmExample, arm_examples};
 use studio_tests::{LogsOnFailure, rig, shared};
 use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, Request, Respond, ResponseTemplate};
-
-const ARM_SCOPE: &str = "https://management.azure.com/.default";
-
-fn fast_options() -> ArmClientOptions {
-    ArmClientOptions {
-        transport: rig().transport_options(),
-        initial_retry_delay: Duration::from_millis(10),
-        max_retry_delay: Duration::from_secs(5),
-        poll_interval: Duration::from_millis(10),
-        ..Default::default()
-    }
-}
-
-/// An ARM client pointed at `mock`, with tokens for ARM's audience from the Entra stand-in.
-async fn arm_client(mock: &HttpsMock) -> Result<ArmClient> {
-    let entra = shared::entra().await?;
-    Ok(ArmClient::with_endpoint(
-        mock.url(),
-        ARM_SCOPE,
-        entra.secret_credential()?,
-        fast_options(),
-    )?)
-}
-
-/// Rewrites the public ARM host in an example's headers to the fake's.
-fn local(mock: &HttpsMock, url: &str) -> String {
-    url.replace("https://management.azure.com", &mock.uri())
-}
-
-/// `path` part of an absolute or relative URL.
-fn path_of(mock: &HttpsMock, url: &str) -> Result<String> {
-    Ok(mock.url().join(&local(mock, url))?.path().to_owned())
-}
-
-/// Fills `{name}` in a path template from an example's parameters.
-fn fill(template: &str, example: &ArmExample) -> Result<String> {
-    let mut out = template.to_owned();
-    for (k, v) in &example.parameters {
-        if let Some(v) = v.as_str() {
-            out = out.replace(&format!("{{{k}}}"), v);
-        }
-    }
-    if out.contains('{') {
-        bail!("{}: parameters do not fill {template}", example.name());
-    }
-    Ok(out)
-}
+use wiremock::{Mock, Request, ResponseTemplate};
 
 /// Method, path template and body parameter of the long-running operations in the vectors.
 fn operation(example: &ArmExample) -> Option<(Method, &'static str, &'static str)> {
@@ -81,24 +35,6 @@ fn operation(example: &ArmExample) -> Option<(Method, &'static str, &'static str
         ),
         _ => return None,
     })
-}
-
-/// A responder that answers from a list in order, repeating the last.
-struct Sequence(Mutex<Vec<ResponseTemplate>>);
-
-impl Respond for Sequence {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let mut items = self.0.lock().expect("lock");
-        if items.len() > 1 {
-            items.remove(0)
-        } else {
-            items[0].clone()
-        }
-    }
-}
-
-fn sequence(items: Vec<ResponseTemplate>) -> Sequence {
-    Sequence(Mutex::new(items))
 }
 
 #[tokio::test]
