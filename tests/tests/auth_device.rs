@@ -259,6 +259,16 @@ async fn a_person_who_presses_cancel_declines_the_sign_in() -> Result<()> {
                     .await?
                     .click()
                     .await?;
+                // Wait for the answer page before closing the window, or the refusal may never
+                // be submitted (a slow machine loses that race).
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while client.find(Locator::Css("#device-abort")).await.is_ok() {
+                    anyhow::ensure!(
+                        std::time::Instant::now() < deadline,
+                        "the Cancel click was not answered"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
                 anyhow::Ok(())
             }
             .await;
@@ -762,9 +772,10 @@ async fn the_default_chain_takes_a_service_principal_from_the_environment_first(
     )?;
     let token = chain.get_token(&[ARM], None).await?;
     let payload = token.token.secret().split('.').nth(1).context("jwt")?;
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)?,
-    )?;
+    let claims: serde_json::Value = serde_json::from_slice(&base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        payload,
+    )?)?;
     assert_eq!(claims["appid"], entra.secret_client.0.as_str());
     Ok(())
 }
