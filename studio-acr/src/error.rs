@@ -22,6 +22,43 @@ pub enum Error {
     /// A `WWW-Authenticate` header that cannot be parsed.
     #[error("cannot parse the registry's WWW-Authenticate header: {0}")]
     InvalidChallenge(String),
+    /// A registry name ACR would refuse (5–50 letters and digits); nothing was sent.
+    #[error("invalid registry name '{name}': {reason}")]
+    InvalidRegistryName {
+        /// The name given.
+        name: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// `checkNameAvailability` says the registry name cannot be used.
+    #[error("the registry name '{name}' is not available ({reason}): {message}")]
+    NameNotAvailable {
+        /// The name asked for.
+        name: String,
+        /// ARM's `reason`, e.g. `AlreadyExists`.
+        reason: String,
+        /// ARM's `message`.
+        message: String,
+    },
+    /// An argument that cannot go into an ARM path (a subscription id or resource group
+    /// name that is empty or holds `/`, `?`, `#` or `%`); nothing was sent.
+    #[error("invalid {what} '{value}': {reason}")]
+    InvalidArgument {
+        /// What the argument is, e.g. `resource group name`.
+        what: String,
+        /// The value given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// An ARM response that does not have the shape of the expected resource.
+    #[error("cannot read {what}: {reason}")]
+    Decode {
+        /// What was being read.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// The registry refused our credentials.
     #[error("{registry}: not authorized: {reason}")]
     Unauthorized {

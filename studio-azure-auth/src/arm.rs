@@ -300,6 +300,7 @@ impl ArmClient {
     ) -> Result<ArmResponse, Error> {
         self.check_host(&url)?;
         tracing::debug!(%method, path = url.path(), "ARM request");
+        let endpoint = format!("{}{}", url.origin().ascii_serialization(), url.path());
         let mut request = Request::new(url, method);
         request.insert_header("accept", "application/json");
         if let Some(body) = body {
@@ -318,7 +319,10 @@ impl ArmClient {
             .pipeline
             .send(&Context::new(), &mut request, Some(options))
             .await
-            .map_err(|e| Error::Http(e.to_string()))?;
+            .map_err(|e| Error::Http {
+                endpoint,
+                reason: e.to_string(),
+            })?;
         let (status, headers, body) = response.deconstruct();
         let headers = headers
             .iter()

@@ -2,24 +2,24 @@
 //!
 //! Every Azure call in the studio toolkit goes through this crate. It is organised as:
 //!
-//! - [`arm`]: the Azure Resource Manager client: retries, paging, ARM errors, long-running
-//!   operations.
 //! - [`cloud`]: the Azure clouds (public, China, US Government) and their endpoints, with the
 //!   environment overrides the Azure SDKs honour.
 //! - [`transport`]: the one HTTP client (rustls) that every crate uses, with extra trusted
 //!   roots from `SSL_CERT_FILE` or options.
-//! - [`graph`]: Microsoft Graph: `create_for_rbac` (application, service principal, password,
-//!   role assignments).
-//! - [`rbac`]: role definitions and role assignments, with the replication retry.
+//! - [`credential`]: `TokenCredential`s: device-code sign-in, a service principal's secret or
+//!   certificate, the `AZURE_*` environment variables, the cached login, the Azure CLI, and
+//!   the default chain (environment → cached login → Azure CLI).
+//! - [`oauth`]: the Entra ID v2 token-endpoint protocol (device authorization, tokens, errors).
+//! - [`cache`]: the token cache (`token_cache.json` in the config directory) and logout.
 //! - [`store`]: the private config directory (0700) and atomic 0600 files shared safely
 //!   between processes.
+//! - [`arm`]: the Azure Resource Manager client: retries, paging, ARM errors, long-running
+//!   operations.
 //! - [`subscription`]: list, show, and the persisted default subscription.
+//! - [`rbac`]: role definitions and role assignments, with the replication retry.
+//! - [`graph`]: Microsoft Graph: `create_for_rbac` (application, service principal, password,
+//!   role assignments).
 //! - [`Error`]: the crate's error type.
-//!
-//! Credentials (device code, service principal, environment, Azure CLI, a default chain), the
-//! token cache, subscriptions, the ARM client with its long-running-operation poller, service
-//! principals and role assignments are tracked in the issue for this crate and land here as
-//! modules of their own.
 //!
 //! ```
 //! use studio_azure_auth::{cloud::Cloud, transport};
@@ -32,9 +32,12 @@
 //! ```
 
 pub mod arm;
+pub mod cache;
 pub mod cloud;
+pub mod credential;
 mod error;
 pub mod graph;
+pub mod oauth;
 pub mod rbac;
 pub mod store;
 pub mod subscription;

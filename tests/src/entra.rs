@@ -5,7 +5,8 @@
 //! `/{tenant}/oauth2/v2.0/devicecode`, `/{tenant}/oauth2/v2.0/token`,
 //! `/{tenant}/discovery/v2.0/keys`, `/{tenant}/v2.0/.well-known/openid-configuration`.
 //! Clients: the Azure CLI public client (device flow), a confidential client with a secret,
-//! and one that authenticates with a certificate (`private_key_jwt`, verified by the server).
+//! and two that authenticate with a certificate (`private_key_jwt`, verified by the server; one
+//! RSA, one ECDSA P-256).
 //! Access tokens are RS256 JWTs for the ARM, Graph and ACR audiences.
 
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use url::Url;
 
-use crate::pki::{IssuedCert, rsa_public_jwk, self_signed_signer};
+use crate::pki::{IssuedCert, ec_public_jwk, rsa_public_jwk, self_signed_signer};
 use crate::process::PeerProcess;
 
 /// The Azure CLI's public client id, the device flow's default client.
@@ -40,6 +41,8 @@ pub struct EntraStandIn {
     pub secret_client: (String, String),
     /// The confidential client authenticating with a certificate: (client id, certificate).
     pub certificate_client: (String, IssuedCert),
+    /// A second certificate client whose key is ECDSA P-256 (ES256 assertions).
+    pub ec_certificate_client: (String, IssuedCert),
     /// The process.
     pub process: Arc<PeerProcess>,
 }
@@ -66,6 +69,8 @@ impl EntraStandIn {
         let secret_client = ("5f4d2c61-3b0e-4a8f-9d7c-2a1b3c4d5e6f".to_owned(), secret);
         let cert = self_signed_signer(&dir, "sp-certificate", true)?;
         let certificate_client = ("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d".to_owned(), cert);
+        let ec_cert = self_signed_signer(&dir, "sp-certificate-ec", false)?;
+        let ec_certificate_client = ("3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f".to_owned(), ec_cert);
         let config = serde_json::json!({
             "host": "127.0.0.1",
             "port": 0,
@@ -77,6 +82,8 @@ impl EntraStandIn {
                 {"client_id": secret_client.0, "type": "secret", "client_secret": secret_client.1},
                 {"client_id": certificate_client.0, "type": "certificate",
                  "jwks": {"keys": [rsa_public_jwk(&certificate_client.1)?]}},
+                {"client_id": ec_certificate_client.0, "type": "certificate",
+                 "jwks": {"keys": [ec_public_jwk(&ec_certificate_client.1)?]}},
             ],
             "audiences": AUDIENCES,
             "accessTokenTtl": 3600,
@@ -101,6 +108,7 @@ impl EntraStandIn {
             tenant: TENANT_ID.to_owned(),
             secret_client,
             certificate_client,
+            ec_certificate_client,
             process,
         })
     }

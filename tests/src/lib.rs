@@ -11,8 +11,9 @@
 //!   person would.
 //! - [`vectors`]: loaders for `../shared/vectors` (ARM examples, SDK recordings) and a way to
 //!   serve a recording through wiremock.
-//! - [`arm`]: ARM clients for fakes, and [`arm::ArmFake`], a stateful Resource Manager whose
-//!   bodies come from the vectors.
+//! - [`arm_fake`]: an ARM client against a wiremock fake with real Entra tokens, helpers to
+//!   serve ARM examples through it, and [`arm_fake::ArmFake`], a stateful Resource Manager
+//!   whose bodies come from the vectors.
 //! - [`https`]: the rustls front that puts wiremock-based fakes on https.
 //! - [`process`]: peer processes, their logs, and printing those logs when a test fails.
 //!
@@ -20,7 +21,7 @@
 //! with a message saying so rather than skipping.
 
 pub mod acr_token;
-pub mod arm;
+pub mod arm_fake;
 pub mod browser;
 pub mod entra;
 pub mod https;

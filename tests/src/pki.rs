@@ -140,6 +140,31 @@ pub fn rsa_public_jwk(cert: &IssuedCert) -> Result<serde_json::Value> {
     }))
 }
 
+/// The public JWK (`kty` EC, `crv` P-256, `x`, `y`, `kid`, `x5t#S256`, `x5c`) of an ECDSA P-256
+/// certificate made by [`self_signed_signer`].
+pub fn ec_public_jwk(cert: &IssuedCert) -> Result<serde_json::Value> {
+    use base64::Engine;
+    use sha2::Digest;
+    let b64u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let point = &cert.public_key_raw;
+    anyhow::ensure!(
+        point.len() == 65 && point[0] == 4,
+        "not an uncompressed P-256 point"
+    );
+    let thumb = b64u.encode(sha2::Sha256::digest(&cert.cert_der));
+    Ok(serde_json::json!({
+        "kty": "EC",
+        "crv": "P-256",
+        "use": "sig",
+        "alg": "ES256",
+        "kid": thumb,
+        "x": b64u.encode(&point[1..33]),
+        "y": b64u.encode(&point[33..]),
+        "x5t#S256": thumb,
+        "x5c": [base64::engine::general_purpose::STANDARD.encode(&cert.cert_der)],
+    }))
+}
+
 /// Splits a PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
 fn parse_rsa_public_key(der: &[u8]) -> Result<(&[u8], &[u8])> {
     fn tlv(input: &[u8], tag: u8) -> Result<(&[u8], &[u8])> {

@@ -144,8 +144,10 @@ impl Drop for PeerProcess {
 /// Every peer started by this process, for [`LogsOnFailure`].
 static ALL_PEERS: Mutex<Vec<Arc<PeerProcess>>> = Mutex::new(Vec::new());
 
-/// A guard that prints the logs of every peer this process started if the test holding it
-/// panics. Each test takes one first: `let _logs = LogsOnFailure::new();`.
+/// A guard that prints the tail of every peer's log when the test holding it ends. The test
+/// harness captures a test's output and shows it only when the test fails (by a panic or by
+/// returning `Err`), so the logs appear exactly when they are needed. Each test takes one
+/// first: `let _logs = LogsOnFailure::new();`.
 pub struct LogsOnFailure(());
 
 impl LogsOnFailure {
@@ -158,9 +160,6 @@ impl LogsOnFailure {
 
 impl Drop for LogsOnFailure {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
         let peers = ALL_PEERS.lock().map(|p| p.clone()).unwrap_or_default();
         for peer in peers {
             eprintln!(

@@ -255,6 +255,79 @@ pub async fn serve_recording(server: &MockServer, recording: &Recording) -> Resu
     Ok(())
 }
 
+/// One operation of an OpenAPI (Swagger 2.0) ARM spec, as an example file is tied to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecOperation {
+    /// `operationId`, e.g. `Registries_Create`.
+    pub operation_id: String,
+    /// The HTTP method, upper-case.
+    pub method: String,
+    /// The path template, e.g. `/subscriptions/{subscriptionId}/…/registries/{registryName}`.
+    pub path: String,
+    /// The name of the parameter that is `in: body`, if the operation has one.
+    pub body_parameter: Option<String>,
+}
+
+/// The operations of the spec at `spec`, keyed by the file name of each example they list in
+/// `x-ms-examples` (e.g. `RegistryCreate.json`), so an example file finds its operation.
+pub fn spec_operations_by_example(spec: &Path) -> Result<BTreeMap<String, SpecOperation>> {
+    let text =
+        std::fs::read_to_string(spec).with_context(|| format!("reading {}", spec.display()))?;
+    let raw: Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", spec.display()))?;
+    let paths = raw
+        .get("paths")
+        .and_then(Value::as_object)
+        .with_context(|| format!("{}: no `paths`", spec.display()))?;
+    let mut found = BTreeMap::new();
+    for (path, methods) in paths {
+        let Some(methods) = methods.as_object() else {
+            continue;
+        };
+        for (method, operation) in methods {
+            if !["get", "put", "post", "patch", "delete", "head"].contains(&method.as_str()) {
+                continue; // path-level `parameters`
+            }
+            let operation_id = operation
+                .get("operationId")
+                .and_then(Value::as_str)
+                .with_context(|| format!("{method} {path}: no operationId"))?;
+            let body_parameter = operation
+                .get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|p| p.get("in").and_then(Value::as_str) == Some("body"))
+                .and_then(|p| p.get("name").and_then(Value::as_str))
+                .map(str::to_owned);
+            let op = SpecOperation {
+                operation_id: operation_id.to_owned(),
+                method: method.to_ascii_uppercase(),
+                path: path.clone(),
+                body_parameter,
+            };
+            for example in operation
+                .get("x-ms-examples")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                let Some(reference) = example.get("$ref").and_then(Value::as_str) else {
+                    continue;
+                };
+                let file = reference.rsplit('/').next().unwrap_or(reference).to_owned();
+                if let Some(previous) = found.insert(file.clone(), op.clone()) {
+                    bail!(
+                        "{file} is an example of both {} and {operation_id}",
+                        previous.operation_id
+                    );
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// How the JSON shapes of two documents compare: every path (`a.b`, array items as `a[]`) with
 /// the JSON types found there.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use studio_azure_auth::arm::{ArmClient, PollOptions};
 use studio_azure_auth::rbac::{
     self, AssignmentOutcome, AssignmentRetry, PrincipalType, RoleAssignmentRequest,
 };
-use studio_tests::arm::{arm_client, fast_options, fill, local, path_of, sequence};
+use studio_tests::arm_fake::{arm_client, fast_options, fill, local, path_of, sequence};
 use studio_tests::https::HttpsMock;
 use studio_tests::vectors::{ArmExample, arm_examples};
 use studio_tests::{LogsOnFailure, rig, shared};

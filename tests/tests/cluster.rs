@@ -16,7 +16,7 @@ use studio_cluster::deploy::DeployProgress;
 use studio_cluster::generate::{self, GenerateOptions, GpuOptions};
 use studio_cluster::template::GpuDriver;
 use studio_cluster::{Cluster, ClusterOptions, DeployOptions, DeployOutcome, Error};
-use studio_tests::arm::{ArmFake, DeploymentScript, example};
+use studio_tests::arm_fake::{ArmFake, DeploymentScript, example};
 use studio_tests::vectors::{compare_shapes, json_files_recursive, vectors_dir};
 use studio_tests::{LogsOnFailure, require_program, rig};
 

@@ -1,8 +1,9 @@
-//! ARM fakes for the suites: an [`ArmClient`] pointed at an [`HttpsMock`] with real Entra
-//! tokens, helpers to serve ARM examples from `../shared/vectors`, and [`ArmFake`], a stateful
-//! Resource Manager (resource groups, deployments with their operations and what-if, managed
-//! clusters and their admin credentials, role definitions and assignments) whose bodies come
-//! from the published examples.
+//! Fakes of Azure Resource Manager for the suites: an [`ArmClient`] pointed at an
+//! [`HttpsMock`] with real bearer tokens from the Entra stand-in, and helpers to serve ARM
+//! examples from `../shared/vectors` through it (host rewriting, path templates, ordered
+//! responses); and [`ArmFake`], a stateful Resource Manager (resource groups, deployments with
+//! their operations and what-if, managed clusters and their admin credentials, role definitions
+//! and assignments) whose bodies come from the published examples.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use crate::{rig, shared};
 /// The token scope of Azure Resource Manager.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
-/// Client options that trust the rig's CA and retry and poll quickly.
+/// ARM client options for tests: the rig's CA, short retry and poll delays.
 pub fn fast_options() -> ArmClientOptions {
     ArmClientOptions {
         transport: rig().transport_options(),
@@ -48,7 +49,7 @@ pub fn local(mock: &HttpsMock, url: &str) -> String {
     url.replace("https://management.azure.com", &mock.uri())
 }
 
-/// `path` part of an absolute or relative URL.
+/// The `path` part of an absolute or relative URL (the ARM host rewritten to the fake's).
 pub fn path_of(mock: &HttpsMock, url: &str) -> Result<String> {
     Ok(mock.url().join(&local(mock, url))?.path().to_owned())
 }
@@ -81,7 +82,7 @@ impl Respond for Sequence {
     }
 }
 
-/// [`Sequence`] over `items` (at least one).
+/// Answers with `items` in order, then keeps repeating the last one.
 pub fn sequence(items: Vec<ResponseTemplate>) -> Sequence {
     Sequence(Mutex::new(items))
 }
