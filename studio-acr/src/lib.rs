@@ -8,10 +8,18 @@
 //!
 //! The modules arrive with the issues that define them; today the crate holds its error type.
 
+pub mod archive;
+pub mod assemble;
 pub mod auth;
 pub mod challenge;
 pub mod client;
+pub mod distribution;
 mod error;
+pub mod layout;
+pub mod manifest;
+pub mod progress;
 pub mod reference;
+pub mod source;
+pub mod transfer;
 
 pub use error::Error;
