@@ -189,7 +189,7 @@ impl DockerArchive {
         for d in descriptors {
             let digest = d.digest().to_string();
             let bytes = self.read_blob(&digest, MAX_MANIFEST_SIZE)?;
-            let manifest = Manifest::from_bytes(bytes, Some(&d.media_type().to_string()))?;
+            let manifest = Manifest::from_bytes(bytes, Some(d.media_type().as_ref()))?;
             manifest.verify(&digest)?;
             let tags = d
                 .annotations()

@@ -279,7 +279,7 @@ impl ImageBuilder {
                 for d in manifest.image()?.layers() {
                     let mut v = serde_json::to_value(d)
                         .map_err(|e| Error::InvalidImage(format!("descriptor: {e}")))?;
-                    v["mediaType"] = json!(oci_media_type(&d.media_type().to_string()));
+                    v["mediaType"] = json!(oci_media_type(d.media_type().as_ref()));
                     layers.push(v);
                 }
                 config

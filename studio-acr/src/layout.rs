@@ -171,7 +171,7 @@ impl OciLayout {
             return Err(Error::ManifestTooLarge { what: digest, size });
         }
         let bytes = std::fs::read(&path).map_err(|e| io_error(&path, e))?;
-        let manifest = Manifest::from_bytes(bytes, Some(&descriptor.media_type().to_string()))?;
+        let manifest = Manifest::from_bytes(bytes, Some(descriptor.media_type().as_ref()))?;
         manifest.verify(&digest)?;
         Ok(manifest)
     }

@@ -7,6 +7,12 @@
 //! or not, without a Docker daemon.
 //!
 //! The modules arrive with the issues that define them; today the crate holds its error type.
+//!
+//! Moving images: [`transfer`] (the engine: push, copy, tag) reads from an
+//! [`source::ImageSource`] — a registry [`distribution::Repository`], an OCI
+//! [`layout::OciLayout`] or a `docker save` [`archive::DockerArchive`] — and writes to a
+//! repository or a layout, reporting [`progress`]; [`manifest`] keeps manifests as exact bytes;
+//! [`assemble`] builds images without a daemon.
 
 pub mod archive;
 pub mod assemble;

@@ -98,6 +98,8 @@ impl Default for TransferOptions {
 
 /// Where a transfer writes.
 #[derive(Clone, Debug)]
+// Built once per transfer and passed by reference: boxing the repository would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Destination {
     /// A registry repository.
     Registry(Repository),

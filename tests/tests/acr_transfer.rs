@@ -222,6 +222,12 @@ impl TestImage {
     }
 }
 
+/// `(digest, size)` of each blob, config first.
+type Blobs = Vec<(String, usize)>;
+
+/// Path → (mode, content; `None` for a directory, the target for a symlink).
+type Tree = BTreeMap<String, (u32, Option<Vec<u8>>)>;
+
 fn write_blob(root: &Path, bytes: &[u8]) -> Result<String> {
     let digest = sha256(bytes);
     let dir = root.join("blobs/sha256");
@@ -235,7 +241,7 @@ fn image_manifest(
     seed: u64,
     layer_sizes: &[usize],
     arch: &str,
-) -> Result<(Vec<u8>, Vec<(String, usize)>)> {
+) -> Result<(Vec<u8>, Blobs)> {
     let mut blobs = Vec::new();
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
@@ -706,12 +712,8 @@ async fn an_expired_access_token_is_renewed_mid_push() -> Result<()> {
 }
 
 /// Every path under `root` with its mode and content (None for directories and links).
-fn tree(root: &Path) -> Result<BTreeMap<String, (u32, Option<Vec<u8>>)>> {
-    fn walk(
-        root: &Path,
-        dir: &Path,
-        out: &mut BTreeMap<String, (u32, Option<Vec<u8>>)>,
-    ) -> Result<()> {
+fn tree(root: &Path) -> Result<Tree> {
+    fn walk(root: &Path, dir: &Path, out: &mut Tree) -> Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let path = entry.path();
@@ -822,7 +824,7 @@ async fn an_assembled_image_unpacks_with_exactly_our_files() -> Result<()> {
     let got = tree(&bundle.join("rootfs"))?;
     let file = |mode: u32, bytes: &[u8]| (mode, Some(bytes.to_vec()));
     let dir = |mode: u32| (mode, None);
-    let expected: BTreeMap<String, (u32, Option<Vec<u8>>)> = [
+    let expected: Tree = [
         ("etc", dir(0o755)),
         ("etc/base.conf", file(0o644, b"from the base\n")),
         ("etc/app", dir(0o755)),
