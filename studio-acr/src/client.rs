@@ -84,6 +84,22 @@ impl fmt::Debug for RegistryClient {
     }
 }
 
+/// The result of one [`RegistryClient::send_once`].
+#[derive(Debug)]
+pub enum Attempt {
+    /// An answer that is neither transient nor an authentication challenge.
+    Response(Response),
+    /// The registry refused the token; a new one is cached for the next attempt.
+    Reauthenticated,
+    /// A transient failure (408, 429, 5xx, a dropped connection): try again after `wait`.
+    Transient {
+        /// The backoff (or the registry's `Retry-After`).
+        wait: Duration,
+        /// What failed.
+        reason: String,
+    },
+}
+
 /// A page of `tags/list`.
 #[derive(Deserialize)]
 struct TagList {
@@ -236,6 +252,68 @@ impl RegistryClient {
             };
             attempt += 1;
             tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+        }
+    }
+
+    /// One attempt of a request whose body is a stream that cannot be replayed (a blob read
+    /// from its source). It is authenticated like [`RegistryClient::send`], but nothing is
+    /// retried here: a refused token is replaced in the cache and reported as
+    /// [`Attempt::Reauthenticated`], a transient failure as [`Attempt::Transient`] with the wait
+    /// before the next try (`attempt` counts the tries so far), so the caller re-opens the
+    /// body from its source and tries again.
+    pub async fn send_once(
+        &self,
+        scopes: &[Scope],
+        request: RequestBuilder,
+        attempt: u32,
+    ) -> Result<Attempt, Error> {
+        let scopes = merge_scopes(scopes);
+        let mut request = request;
+        if let Some(value) = self.current_authorization(&scopes).await? {
+            request = request.header("authorization", value);
+        }
+        match request.send().await {
+            Ok(response)
+                if response.status() == StatusCode::UNAUTHORIZED
+                    || is_insufficient_scope(&response) =>
+            {
+                let Some(challenge) = parse_challenge(&response)? else {
+                    return Err(unauthorized(&self.host, response).await);
+                };
+                let wanted: Vec<Scope> = challenge
+                    .scopes()
+                    .iter()
+                    .filter_map(|s| Scope::parse(s))
+                    .collect();
+                let service = challenge.param("service").unwrap_or_default().to_owned();
+                self.auth.invalidate(&service, &scopes).await;
+                let scopes = merge_scopes(scopes.iter().chain(wanted.iter()));
+                self.auth.invalidate(&service, &scopes).await;
+                self.auth.authorize(&challenge, &scopes).await?;
+                *self.challenge.lock().await = Some(challenge);
+                tracing::debug!(host = %self.host, "the registry refused the token; renewed it");
+                Ok(Attempt::Reauthenticated)
+            }
+            Ok(response) if is_transient(response.status()) => {
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(studio_azure_auth::arm::parse_retry_after);
+                Ok(Attempt::Transient {
+                    wait: self.backoff(attempt + 1, retry_after),
+                    reason: format!("the registry answered {}", response.status()),
+                })
+            }
+            Ok(response) => Ok(Attempt::Response(response)),
+            Err(e) if is_transient_error(&e) => Ok(Attempt::Transient {
+                wait: self.backoff(attempt + 1, None),
+                reason: format!("request to {} failed: {e}", self.host),
+            }),
+            Err(e) => Err(Error::Registry(format!(
+                "request to {} failed: {e}",
+                self.host
+            ))),
         }
     }
 

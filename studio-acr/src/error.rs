@@ -99,4 +99,43 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// Content whose digest is not the one it was asked for (a lying or corrupt source); found
+    /// before the upload was committed.
+    #[error("{what}: expected digest {expected}, got {actual}")]
+    DigestMismatch {
+        /// What was read (a blob or manifest).
+        what: String,
+        /// The digest the descriptor named.
+        expected: String,
+        /// The digest of the bytes actually read.
+        actual: String,
+    },
+    /// A manifest larger than the 4 MiB registries accept.
+    #[error("manifest {what} is {size} bytes; manifests over 4 MiB are refused")]
+    ManifestTooLarge {
+        /// Which manifest.
+        what: String,
+        /// Its size, as announced or read.
+        size: u64,
+    },
+    /// A media type the transfer engine does not handle.
+    #[error("unsupported media type '{media_type}' for {what}")]
+    UnsupportedMediaType {
+        /// What had it.
+        what: String,
+        /// The media type.
+        media_type: String,
+    },
+    /// A local file, OCI layout or archive could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An image (manifest, index, config, layout, archive) that is not well formed, or a
+    /// reference that names nothing in it.
+    #[error("{0}")]
+    InvalidImage(String),
 }

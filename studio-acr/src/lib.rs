@@ -16,6 +16,11 @@
 //!   exchange).
 //! - [`client`]: the registry client every registry request goes through.
 //! - [`docker_config`]: docker's `config.json` logins.
+//! - [`transfer`]: the engine (push, copy, tag): reads an [`source::ImageSource`] — a registry
+//!   [`distribution::Repository`], an OCI [`layout::OciLayout`] or a `docker save`
+//!   [`archive::DockerArchive`] — and writes to a repository or a layout, reporting
+//!   [`progress`]; [`manifest`] keeps manifests as exact bytes.
+//! - [`assemble`]: builds images without a daemon (base + reproducible layers + config).
 //! - [`Error`]: the crate's error type.
 //!
 //! ```no_run
@@ -26,13 +31,21 @@
 //! # Ok(()) }
 //! ```
 
+pub mod archive;
+pub mod assemble;
 pub mod auth;
 pub mod challenge;
 pub mod client;
+pub mod distribution;
 pub mod docker_config;
 mod error;
+pub mod layout;
 pub mod management;
+pub mod manifest;
+pub mod progress;
 pub mod reference;
+pub mod source;
+pub mod transfer;
 
 pub use error::Error;
 pub use management::AcrManagementClient;

@@ -64,6 +64,8 @@ struct State {
     basic_users: Mutex<HashMap<String, String>>,
     grants: Mutex<HashMap<String, Vec<Grant>>>,
     access_ttl: Mutex<Duration>,
+    /// Seconds the access tokens' times are set back, and the `expires_in` advertised.
+    access_skew: Mutex<(u64, Option<u64>)>,
 }
 
 /// The running token service.
@@ -88,6 +90,7 @@ impl AcrTokenService {
             basic_users: Mutex::new(HashMap::new()),
             grants: Mutex::new(HashMap::new()),
             access_ttl: Mutex::new(Duration::from_secs(3600)),
+            access_skew: Mutex::new((0, None)),
         });
         let mock = HttpsMock::start().await?;
         Mock::given(any())
@@ -153,6 +156,17 @@ impl AcrTokenService {
     pub fn set_access_token_ttl(&self, ttl: Duration) {
         if let Ok(mut t) = self.state.access_ttl.lock() {
             *t = ttl;
+        }
+    }
+
+    /// Simulates a token service whose clock lags by `backdate` while it tells clients the
+    /// token lives `advertised_expires_in` seconds (docker's `expires_in`): the registry (which
+    /// allows 60 s of leeway) refuses such a token `ttl + 60 - backdate` seconds after it was
+    /// issued, while the client still believes it fresh, so a push sees a real mid-push 401.
+    /// `(Duration::ZERO, None)` restores normal tokens.
+    pub fn set_access_token_skew(&self, backdate: Duration, advertised_expires_in: Option<u64>) {
+        if let Ok(mut s) = self.state.access_skew.lock() {
+            *s = (backdate.as_secs(), advertised_expires_in);
         }
     }
 
@@ -247,7 +261,9 @@ impl State {
                     )?,
                     other => return deny(400, format!("unsupported grant_type {other:?}")),
                 };
-                Ok(json!({ "access_token": self.access_token(&subject, &scopes)? }))
+                Ok(self.with_expires_in(
+                    json!({ "access_token": self.access_token(&subject, &scopes)? }),
+                ))
             }
             ("GET", "/oauth2/token") => {
                 let Some((user, pass)) = basic_credentials(request) else {
@@ -259,10 +275,19 @@ impl State {
                     self.verify_basic(&user, &pass)?
                 };
                 let token = self.access_token(&subject, &scopes)?;
-                Ok(json!({ "token": token, "access_token": token }))
+                Ok(self.with_expires_in(json!({ "token": token, "access_token": token })))
             }
             _ => deny(404, format!("no route {method} {path}")),
         }
+    }
+
+    fn with_expires_in(&self, mut body: Value) -> Value {
+        if let Ok(skew) = self.access_skew.lock()
+            && let Some(expires_in) = skew.1
+        {
+            body["expires_in"] = json!(expires_in);
+        }
+        body
     }
 
     fn verify_aad(&self, token: &str) -> Result<(String, String), Denied> {
@@ -377,7 +402,8 @@ impl State {
             }
         }
         let ttl = self.access_ttl.lock().map(|t| t.as_secs()).unwrap_or(3600);
-        let now = now();
+        let backdate = self.access_skew.lock().map(|s| s.0).unwrap_or(0);
+        let now = now().saturating_sub(backdate);
         self.sign(&json!({
             "jti": crate::registry::random_hex(16), "sub": subject, "nbf": now - 5, "iat": now,
             "exp": now + ttl, "iss": self.issuer, "aud": self.service, "version": "1.0",

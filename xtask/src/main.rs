@@ -4,9 +4,11 @@
 //!
 //! - `cargo xtask test` installs every missing test peer (Debian packages, the Entra
 //!   stand-in's npm packages) and runs the whole test suite.
+//! - `cargo xtask bench push` measures image pushes (ours, skopeo, curl) on a local registry.
 //! - `cargo xtask release` reports which steps of the release exist yet; it never pretends to
 //!   have done one that does not.
 
+mod bench;
 mod release;
 mod test;
 
@@ -31,6 +33,8 @@ enum Command {
     Test(test::TestArgs),
     /// Build, push and deploy the runner (reports the steps that exist so far).
     Release(release::ReleaseArgs),
+    /// Benchmarks (figures, not assertions).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Test(args) => test::run(args),
         Command::Release(args) => release::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,
