@@ -4,8 +4,9 @@
 //! runner's `deployment-1.9.yaml`, applies the result with server-side apply through kube-rs,
 //! keeps registry pull secrets, and waits for the rollout with diagnostics when it stalls.
 //!
-//! The modules arrive with the issue that defines them; today the crate holds its error type.
+//! - [`template`]: the template engine and the data stencil provides (`.duat`, `.Env`, values).
 
 mod error;
+pub mod template;
 
 pub use error::Error;
