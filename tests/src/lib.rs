@@ -11,6 +11,8 @@
 //!   person would.
 //! - [`vectors`]: loaders for `../shared/vectors` (ARM examples, SDK recordings) and a way to
 //!   serve a recording through wiremock.
+//! - [`kube_server`]: a Kubernetes API server (discovery, CRUD, watch, server-side apply)
+//!   with a simulated GPU cluster whose kubelet pulls from the rig's registry.
 //! - [`https`]: the rustls front that puts wiremock-based fakes on https.
 //! - [`process`]: peer processes, their logs, and printing those logs when a test fails.
 //!
@@ -21,6 +23,7 @@ pub mod acr_token;
 pub mod browser;
 pub mod entra;
 pub mod https;
+pub mod kube_server;
 pub mod pki;
 pub mod process;
 pub mod registry;
