@@ -76,6 +76,9 @@ pub enum Error {
         /// The API server's message, naming the fields and their managers.
         message: String,
     },
+    /// Watching an object failed.
+    #[error("watch: {0}")]
+    Watch(String),
     /// The release did not become ready; the report says why, like `kubectl describe`.
     #[error("{summary}\n{report}")]
     NotReady {

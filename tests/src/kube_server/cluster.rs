@@ -325,13 +325,14 @@ fn gpu_request(pod: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// What an event says: type (`Normal`/`Warning`), reason, message.
+type EventText<'a> = (&'a str, &'a str, &'a str);
+
 fn record_event(
     store: &Store,
     object: &Value,
     kind: &str,
-    ty: &str,
-    reason: &str,
-    message: &str,
+    (ty, reason, message): EventText<'_>,
     component: &str,
     host: Option<&str>,
 ) {
@@ -413,9 +414,11 @@ fn schedule(store: &Arc<Store>, memory: &Arc<std::sync::Mutex<Memory>>) {
                         store,
                         &bound,
                         "Pod",
-                        "Normal",
-                        "Scheduled",
-                        &format!("Successfully assigned {ns}/{name} to {node}"),
+                        (
+                            "Normal",
+                            "Scheduled",
+                            &format!("Successfully assigned {ns}/{name} to {node}"),
+                        ),
                         "default-scheduler",
                         None,
                     );
@@ -440,9 +443,7 @@ fn schedule(store: &Arc<Store>, memory: &Arc<std::sync::Mutex<Memory>>) {
                         store,
                         &p,
                         "Pod",
-                        "Warning",
-                        "FailedScheduling",
-                        &message,
+                        ("Warning", "FailedScheduling", &message),
                         "default-scheduler",
                         None,
                     );
@@ -755,9 +756,7 @@ fn kubelet(
                     store,
                     &p,
                     "Pod",
-                    ty,
-                    reason,
-                    &message,
+                    (ty, reason, &message),
                     "kubelet",
                     Some(&node),
                 );
