@@ -45,6 +45,57 @@ fn the_seed_deployment_renders_as_reviewed() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn the_seed_deployment_applies_in_order_and_kubectl_sees_it() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let kube = shared::kube().await?;
+    let rendered = seed_template()?.render(
+        &seed_context(&[("azure_registry_name", "studioml")]),
+        &RenderOptions::default(),
+    )?;
+    let deploy = deploy_client("seed").await?;
+    let report = deploy
+        .apply("studioml", &manifest::parse(&rendered)?)
+        .await?;
+    let order: Vec<String> = report
+        .applied
+        .iter()
+        .map(|a| a.object.to_string())
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            "ServiceAccount seed/studioml-account",
+            "ClusterRole studioml-role",
+            "RoleBinding seed/studioml-role-bind",
+            "ConfigMap seed/studioml-env",
+            "Deployment seed/studioml-go-runner-deployment",
+        ]
+    );
+    let role =
+        kubectl_json(
+            kube.kubectl()?
+                .args(["get", "clusterrole", "studioml-role", "-o", "json"]),
+        )?;
+    assert_eq!(role["rules"][0]["resources"], json!(["configMaps"]));
+    assert_eq!(role["metadata"]["labels"][RELEASE_LABEL], "studioml");
+    let deployment = kubectl_json(kube.kubectl()?.args([
+        "get",
+        "deployment",
+        "studioml-go-runner-deployment",
+        "-n",
+        "seed",
+        "-o",
+        "json",
+    ]))?;
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "studioml.azurecr.io/sentient.ai/studio-go-runner/runner:0.9.27"
+    );
+    deploy.delete_release("studioml").await?;
+    Ok(())
+}
+
 #[test]
 fn the_seed_deployment_without_its_variable_fails_at_its_position() -> Result<()> {
     let _logs = LogsOnFailure::new();

@@ -522,6 +522,17 @@ async fn check_image(
     let reference: studio_acr::reference::Reference = image
         .parse()
         .map_err(|e: studio_acr::Error| e.to_string())?;
+    // The simulated node reaches only the rig's registries, never the internet.
+    let host = reference
+        .api_host()
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(reference.api_host());
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        return Err(format!(
+            "failed to resolve reference \"{image}\": dial tcp: lookup {host}: the test cluster reaches only loopback registries"
+        ));
+    }
     let client = RegistryClient::new(reference.api_host(), credential, options)
         .map_err(|e| e.to_string())?;
     let url = client
