@@ -337,7 +337,7 @@ impl DeployClient {
     }
 
     /// Creates or updates a registry pull secret (server-side apply) in `namespace` (or the
-    /// client's default).
+    /// client's default). It carries no release label, so no release's prune removes it.
     pub async fn apply_pull_secret(
         &self,
         secret: &PullSecret,

@@ -245,23 +245,29 @@ impl DeployClient {
             .map(|a| &a.object)
             .filter(|o| is_workload(&o.kind))
             .collect();
-        let all = futures::future::join_all(workloads.iter().map(|o| self.settle(o)));
-        let summary = match tokio::time::timeout(options.timeout, all).await {
-            Ok(results) => {
-                let mut failed = Vec::new();
-                for (o, r) in workloads.iter().zip(results) {
-                    match r? {
-                        Rollout::Ready => {}
-                        Rollout::Failed(why) | Rollout::Progressing(why) => {
-                            failed.push(format!("{o}: {why}"))
-                        }
+        // The first workload that fails ends the wait; the others need not settle.
+        let mut pending: futures::stream::FuturesUnordered<_> = workloads
+            .iter()
+            .map(|o| async move { (*o, self.settle(o).await) })
+            .collect();
+        let outcome = tokio::time::timeout(options.timeout, async {
+            use futures::StreamExt;
+            while let Some((o, result)) = pending.next().await {
+                match result? {
+                    Rollout::Ready => {}
+                    Rollout::Failed(why) | Rollout::Progressing(why) => {
+                        return Ok(Some(format!("{o}: {why}")));
                     }
                 }
-                if failed.is_empty() {
-                    return Ok(());
-                }
-                format!("release {} failed: {}", report.release, failed.join("; "))
             }
+            Ok::<Option<String>, Error>(None)
+        })
+        .await;
+        drop(pending);
+        let summary = match outcome {
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(failure))) => format!("release {} failed: {failure}", report.release),
+            Ok(Err(e)) => return Err(e),
             Err(_) => format!(
                 "release {} is not ready after {:?}",
                 report.release, options.timeout

@@ -316,6 +316,13 @@ async fn route(
                 .map_err(|e| ApiError::new(400, "BadRequest", format!("error decoding JSON: {e}")))
         }
     };
+    if dry_run && method != "POST" && method != "GET" {
+        return Err(ApiError::new(
+            400,
+            "BadRequest",
+            "dryRun is supported only on create by this test server",
+        ));
+    }
     match (method, &target.name, target.subresource.as_deref()) {
         ("GET", None, _) => {
             let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
