@@ -315,6 +315,38 @@ async fn apply_then_wait_is_ready_for_an_image_in_the_registry_with_a_pull_secre
 }
 
 #[tokio::test]
+async fn a_job_runs_to_completion_and_the_wait_sees_it() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Anonymous).await?;
+    push_tiny_image(registry, "runner/job", "v1").await?;
+    let deploy = deploy_client("job").await?;
+    let yaml = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: {}/runner/job:v1\n",
+        registry.host
+    );
+    let report = deploy.apply("job", &manifest::parse(&yaml)?).await?;
+    deploy
+        .wait(
+            &report,
+            &WaitOptions {
+                timeout: Duration::from_secs(60),
+            },
+        )
+        .await?;
+    let pods: Api<Pod> = Api::namespaced(deploy.kube().clone(), "job");
+    let pods = pods
+        .list(&ListParams::default().labels("job-name=migrate"))
+        .await?
+        .items;
+    assert_eq!(pods.len(), 1);
+    assert_eq!(
+        pods[0].status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded")
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_missing_image_fails_with_the_image_pull_back_off_reason() -> Result<()> {
     let _logs = LogsOnFailure::new();
     let registry = shared::registry(Mode::Anonymous).await?;

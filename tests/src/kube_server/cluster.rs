@@ -103,6 +103,7 @@ fn reconcile(
     registry: &studio_acr::client::RegistryClientOptions,
 ) {
     deployments(store, memory);
+    jobs(store);
     schedule(store, memory);
     kubelet(store, memory, registry);
 }
@@ -299,6 +300,66 @@ fn deployments(store: &Arc<Store>, memory: &Arc<std::sync::Mutex<Memory>>) {
             }
         }
         store.set_status(dt, &ns, &name, status);
+    }
+}
+
+/// The job controller: one pod at a time until `completions` pods succeeded.
+fn jobs(store: &Arc<Store>) {
+    let (Some(jt), Some(pt)) = (find_type("batch", "jobs"), find_type("", "pods")) else {
+        return;
+    };
+    let (jobs, _) = store.list(jt, None);
+    let (pods, _) = store.list(pt, None);
+    for job in jobs {
+        let (name, ns, uid) = (name_of(&job), ns_of(&job), uid_of(&job));
+        let owned: Vec<&Value> = pods.iter().filter(|p| owned_by(p, &uid)).collect();
+        let succeeded = owned
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Succeeded")
+            .count() as i64;
+        let active = owned.len() as i64 - succeeded;
+        let completions = job["spec"]["completions"].as_i64().unwrap_or(1);
+        if active == 0 && succeeded < completions {
+            let template = &job["spec"]["template"];
+            let suffix = &crate::registry::random_hex(3)[..5];
+            let pod = json!({
+                "metadata": {
+                    "name": format!("{name}-{suffix}"),
+                    "labels": template["metadata"]["labels"].clone(),
+                    "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
+                        "uid": uid, "controller": true, "blockOwnerDeletion": true}],
+                },
+                "spec": template["spec"].clone(),
+                "status": {"phase": "Pending", "qosClass": "BestEffort"},
+            });
+            let _ = store.create(pt, &ns, pod, "kube-controller-manager");
+        }
+        let old = &job["status"];
+        let keep = |field: &str| {
+            old[field]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(now_rfc3339)
+        };
+        let mut status = json!({"startTime": keep("startTime"), "ready": 0, "terminating": 0,
+            "uncountedTerminatedPods": {}});
+        if active > 0 {
+            status["active"] = json!(active);
+        }
+        if succeeded > 0 {
+            status["succeeded"] = json!(succeeded);
+        }
+        if succeeded >= completions {
+            let done = keep("completionTime");
+            status["completionTime"] = json!(done);
+            status["conditions"] = json!([
+                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+                    "message": "Reached expected number of succeeded pods", "lastProbeTime": done, "lastTransitionTime": done},
+                {"type": "Complete", "status": "True", "reason": "CompletionsReached",
+                    "message": "Reached expected number of succeeded pods", "lastProbeTime": done, "lastTransitionTime": done},
+            ]);
+        }
+        store.set_status(jt, &ns, &name, status);
     }
 }
 
@@ -579,6 +640,7 @@ fn kubelet(
             .unwrap_or_default();
         let mut statuses = Vec::new();
         let mut all_running = true;
+        let run_to_completion = pod["spec"]["restartPolicy"] != "Always";
         let mut events: Vec<(&str, &str, String)> = Vec::new();
         for c in &containers {
             let cname = c["name"].as_str().unwrap_or_default().to_owned();
@@ -632,6 +694,29 @@ fn kubelet(
                 .and_then(|cs| cs.iter().find(|s| s["name"] == cname.as_str()).cloned());
             let base = json!({"name": cname, "image": image, "imageID": "", "restartCount": 0, "started": false, "ready": false, "lastState": {}});
             let status = match state {
+                Some(Pull::Pulled) if run_to_completion => {
+                    // Pods that are not restarted (Jobs) run their container to success.
+                    let finished = previous.as_ref().and_then(|p| {
+                        p["state"]["terminated"]["finishedAt"]
+                            .as_str()
+                            .map(str::to_owned)
+                    });
+                    if finished.is_none() {
+                        events.push((
+                            "Normal",
+                            "Pulled",
+                            format!("Successfully pulled image \"{image}\""),
+                        ));
+                        events.push(("Normal", "Created", format!("Created container: {cname}")));
+                        events.push(("Normal", "Started", format!("Started container {cname}")));
+                    }
+                    let at = finished.unwrap_or_else(now_rfc3339);
+                    let mut s = base.clone();
+                    s["state"] = json!({"terminated": {"exitCode": 0, "reason": "Completed",
+                        "startedAt": at, "finishedAt": at,
+                        "containerID": format!("containerd://{}", hex_of(&format!("{uid}{cname}")))}});
+                    s
+                }
                 Some(Pull::Pulled) => {
                     let started = previous.as_ref().and_then(|p| {
                         p["state"]["running"]["startedAt"]
@@ -732,10 +817,15 @@ fn kubelet(
                     .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| now.clone())
             };
-            let flag = if all_running { "True" } else { "False" };
+            let completed = all_running && run_to_completion;
+            let flag = if all_running && !completed { "True" } else { "False" };
             let mut ready_cond = json!({"type": "Ready", "status": flag, "lastProbeTime": Value::Null, "lastTransitionTime": keep("Ready", flag)});
             let mut containers_ready = json!({"type": "ContainersReady", "status": flag, "lastProbeTime": Value::Null, "lastTransitionTime": keep("ContainersReady", flag)});
-            if !all_running {
+            if completed {
+                for c in [&mut ready_cond, &mut containers_ready] {
+                    c["reason"] = json!("PodCompleted");
+                }
+            } else if !all_running {
                 let waiting: Vec<String> = statuses.iter().filter(|s| s["ready"] != true).filter_map(|s| s["name"].as_str().map(str::to_owned)).collect();
                 let message = format!("containers with unready status: [{}]", waiting.join(" "));
                 for c in [&mut ready_cond, &mut containers_ready] {
@@ -750,7 +840,11 @@ fn kubelet(
                 containers_ready,
                 {"type": "PodScheduled", "status": "True", "lastProbeTime": Value::Null, "lastTransitionTime": keep("PodScheduled", "True")},
             ]);
-            p["status"]["phase"] = json!(if all_running { "Running" } else { "Pending" });
+            p["status"]["phase"] = json!(match (all_running, completed) {
+                (_, true) => "Succeeded",
+                (true, false) => "Running",
+                _ => "Pending",
+            });
             p["status"]["conditions"] = conditions;
             p["status"]["containerStatuses"] = Value::Array(statuses.clone());
             p["status"]["hostIP"] = json!("10.240.0.4");

@@ -11,7 +11,8 @@
 //!
 //! Behind it runs a small cluster ([`cluster`]): nodes with `nvidia.com/gpu` capacity, a
 //! deployment controller (pods directly, status with observedGeneration, ready/available
-//! replicas, `Available`/`Progressing` conditions including `ProgressDeadlineExceeded`), a
+//! replicas, `Available`/`Progressing` conditions including `ProgressDeadlineExceeded`), a job
+//! controller (pods run to success once their image is found, then `Complete`), a
 //! scheduler that emits `FailedScheduling` when GPU requests or node selectors do not fit, and
 //! a kubelet that "pulls" each image by asking the rig's real registry for the manifest with
 //! the pod's `imagePullSecrets`: found → Running/Ready; absent or refused → `ErrImagePull`,

@@ -501,6 +501,19 @@ impl Store {
         if t.has_generation() {
             meta.insert("generation".into(), json!(1));
         }
+        if t.kind == "Job" && object["spec"]["selector"].is_null() {
+            // As the API server does: select the job's pods by its uid.
+            let uid = object["metadata"]["uid"].clone();
+            object["spec"]["selector"] =
+                json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+            let labels = &mut object["spec"]["template"]["metadata"]["labels"];
+            for key in ["batch.kubernetes.io/controller-uid", "controller-uid"] {
+                labels[key] = uid.clone();
+            }
+            for key in ["batch.kubernetes.io/job-name", "job-name"] {
+                labels[key] = json!(name);
+            }
+        }
         Ok(self.commit(&mut inner, t, key, object, managers, "ADDED"))
     }
 
@@ -1386,6 +1399,60 @@ mod tests {
         s.create(p, "default", json!({"metadata": {"name": "p", "ownerReferences": [{"uid": uid, "kind": "Deployment", "name": "d", "apiVersion": "apps/v1"}]}, "spec": {"containers": []}}), "c").unwrap();
         s.delete(d, "default", "d").unwrap();
         assert!(s.get(&key_for(p, "default", "p")).is_none());
+    }
+
+    #[test]
+    fn updates_check_the_resource_version_and_bump_generations() {
+        let s = store();
+        let t = find_type("apps", "deployments").unwrap();
+        let created = s.create(t, "default", deploy("i:1", 1), "maker").unwrap();
+        let mut stale = created.clone();
+        stale["metadata"]["resourceVersion"] = json!("1");
+        stale["spec"]["replicas"] = json!(2);
+        assert_eq!(
+            s.update(t, "default", "d", stale, "editor", false)
+                .unwrap_err()
+                .code,
+            409
+        );
+        let mut fresh = created.clone();
+        fresh["spec"]["replicas"] = json!(2);
+        let updated = s.update(t, "default", "d", fresh, "editor", false).unwrap();
+        assert_eq!(updated["metadata"]["generation"], 2);
+        let managers: Vec<&str> = updated["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["manager"].as_str().unwrap())
+            .collect();
+        assert_eq!(managers, vec!["maker", "editor"]);
+        // A status write keeps the generation.
+        let status = s
+            .set_status(t, "default", "d", json!({"replicas": 2}))
+            .unwrap();
+        assert_eq!(status["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn watches_replay_history_after_a_resource_version() {
+        let s = store();
+        let t = find_type("", "configmaps").unwrap();
+        let a = s
+            .create(t, "default", json!({"metadata": {"name": "a"}}), "m")
+            .unwrap();
+        s.create(t, "default", json!({"metadata": {"name": "b"}}), "m")
+            .unwrap();
+        s.delete(t, "default", "a").unwrap();
+        let since: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (past, _) = s.watch(t, Some(since));
+        let seen: Vec<(&str, &str)> = past.iter().map(|e| (e.kind, e.key.name.as_str())).collect();
+        assert_eq!(seen, vec![("ADDED", "b"), ("DELETED", "a")]);
+        let (current, _) = s.watch(t, None);
+        assert_eq!(current.len(), 1);
     }
 
     #[test]
