@@ -14,6 +14,8 @@
 //! - [`arm_fake`]: an ARM client against a wiremock fake with real Entra tokens, helpers to
 //!   serve ARM examples through it, and [`arm_fake::ArmFake`], a stateful Resource Manager
 //!   whose bodies come from the vectors.
+//! - [`kube_server`]: a Kubernetes API server (discovery, CRUD, watch, server-side apply)
+//!   with a simulated GPU cluster whose kubelet pulls from the rig's registry.
 //! - [`https`]: the rustls front that puts wiremock-based fakes on https.
 //! - [`process`]: peer processes, their logs, and printing those logs when a test fails.
 //!
@@ -25,6 +27,7 @@ pub mod arm_fake;
 pub mod browser;
 pub mod entra;
 pub mod https;
+pub mod kube_server;
 pub mod pki;
 pub mod process;
 pub mod registry;

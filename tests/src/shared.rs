@@ -9,6 +9,7 @@ use tokio::sync::OnceCell;
 use crate::acr_token::{AcrTokenService, aad_trust};
 use crate::browser::Browser;
 use crate::entra::{AUDIENCES, EntraStandIn};
+use crate::kube_server::{KubeServer, NodeConfig};
 use crate::registry::{Registry, RegistryAuth, TokenSetup, random_hex};
 
 /// The registry modes of the rig.
@@ -27,6 +28,25 @@ static ANONYMOUS: OnceCell<Registry> = OnceCell::const_new();
 static BASIC: OnceCell<Registry> = OnceCell::const_new();
 static TOKEN: OnceCell<Registry> = OnceCell::const_new();
 static BROWSER: OnceCell<Browser> = OnceCell::const_new();
+static KUBE: OnceCell<KubeServer> = OnceCell::const_new();
+
+/// The Kubernetes test server: two nodes with one `nvidia.com/gpu` each.
+pub async fn kube() -> Result<&'static KubeServer> {
+    KUBE.get_or_try_init(|| {
+        let nodes = [
+            NodeConfig {
+                name: "gpu-node-0".into(),
+                gpus: 1,
+            },
+            NodeConfig {
+                name: "gpu-node-1".into(),
+                gpus: 1,
+            },
+        ];
+        async move { KubeServer::start("kube", &nodes).await }
+    })
+    .await
+}
 
 /// The Entra stand-in.
 pub async fn entra() -> Result<&'static EntraStandIn> {
