@@ -177,3 +177,103 @@ fn getrandom_fill(buf: &mut [u8]) -> Result<()> {
         .fill(buf)
         .map_err(|_| anyhow::anyhow!("no randomness"))
 }
+
+/// Client options for studio-acr that trust the run's CA and back off briefly.
+pub fn client_options() -> studio_acr::client::RegistryClientOptions {
+    studio_acr::client::RegistryClientOptions {
+        transport: crate::rig().transport_options(),
+        initial_backoff: Duration::from_millis(20),
+        ..Default::default()
+    }
+}
+
+impl Registry {
+    /// The credential a suite uses for this registry: none, its htpasswd user, or the Entra
+    /// stand-in's service principal exchanged for ACR tokens.
+    pub async fn credential(&self) -> Result<studio_acr::auth::RegistryCredential> {
+        use studio_acr::auth::RegistryCredential;
+        Ok(match &self.auth {
+            RegistryAuth::Anonymous => RegistryCredential::Anonymous,
+            RegistryAuth::Basic { username, password } => {
+                RegistryCredential::basic(username, password)
+            }
+            RegistryAuth::Token(_) => {
+                let entra = crate::shared::entra().await?;
+                RegistryCredential::Entra {
+                    credential: entra.secret_credential()?,
+                    tenant: Some(entra.tenant.clone()),
+                    audience: None,
+                }
+            }
+        })
+    }
+}
+
+/// Pushes a one-layer image with raw protocol calls through `client` (independent of the
+/// transfer engine, which has its own suite); returns the manifest digest.
+pub async fn push_tiny_image(
+    client: &studio_acr::client::RegistryClient,
+    repo: &str,
+    tag: &str,
+) -> Result<String> {
+    use sha2::Digest;
+    use studio_acr::auth::Scope;
+    use studio_acr::client::check;
+    let scopes = [Scope::repository(repo, &["pull", "push"])];
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}
+    }))?;
+    let layer = format!("layer of {repo}:{tag}").into_bytes();
+    let mut descriptors = Vec::new();
+    for (blob, media) in [
+        (&config, "application/vnd.oci.image.config.v1+json"),
+        (&layer, "application/vnd.oci.image.layer.v1.tar"),
+    ] {
+        let digest = format!("sha256:{:x}", sha2::Sha256::digest(blob));
+        let start = client.url(&format!("v2/{repo}/blobs/uploads/"))?;
+        let response = check(
+            client.send(&scopes, |h| h.post(start.clone())).await?,
+            "start upload",
+        )
+        .await?;
+        let location = response
+            .headers()
+            .get("location")
+            .context("no Location on the upload")?
+            .to_str()?
+            .to_owned();
+        let mut put = client.url(&location)?;
+        put.query_pairs_mut().append_pair("digest", &digest);
+        let body = blob.clone();
+        check(
+            client
+                .send(&scopes, |h| {
+                    h.put(put.clone())
+                        .header("content-type", "application/octet-stream")
+                        .body(body.clone())
+                })
+                .await?,
+            "finish upload",
+        )
+        .await?;
+        descriptors
+            .push(serde_json::json!({"mediaType": media, "digest": digest, "size": blob.len()}));
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptors[0], "layers": [descriptors[1]],
+    }))?;
+    let url = client.url(&format!("v2/{repo}/manifests/{tag}"))?;
+    check(
+        client
+            .send(&scopes, |h| {
+                h.put(url.clone())
+                    .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+                    .body(manifest.clone())
+            })
+            .await?,
+        "put manifest",
+    )
+    .await?;
+    Ok(format!("sha256:{:x}", sha2::Sha256::digest(&manifest)))
+}

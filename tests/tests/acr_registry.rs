@@ -1,99 +1,17 @@
 //! studio-acr's registry client against the rig's real registry in all three auth modes.
 
 use anyhow::{Context, Result};
-use serde_json::json;
 use sha2::Digest;
 use studio_acr::auth::{RegistryCredential, Scope};
-use studio_acr::client::{RegistryClient, RegistryClientOptions, check};
+use studio_acr::client::RegistryClient;
 use studio_tests::registry::{Registry, RegistryAuth};
 use studio_tests::shared::{self, Mode};
 use studio_tests::{LogsOnFailure, rig};
 
-fn options() -> RegistryClientOptions {
-    RegistryClientOptions {
-        transport: rig().transport_options(),
-        initial_backoff: std::time::Duration::from_millis(20),
-        ..Default::default()
-    }
-}
+use studio_tests::registry::{client_options as options, push_tiny_image};
 
-/// The credential a test uses for `registry`.
 async fn credential(registry: &Registry) -> Result<RegistryCredential> {
-    Ok(match &registry.auth {
-        RegistryAuth::Anonymous => RegistryCredential::Anonymous,
-        RegistryAuth::Basic { username, password } => RegistryCredential::basic(username, password),
-        RegistryAuth::Token(_) => {
-            let entra = shared::entra().await?;
-            RegistryCredential::Entra {
-                credential: entra.secret_credential()?,
-                tenant: Some(entra.tenant.clone()),
-                audience: None,
-            }
-        }
-    })
-}
-
-/// Pushes a one-layer image with raw protocol calls through the client (the transfer engine
-/// has its own suite); returns the manifest digest.
-async fn push_tiny_image(client: &RegistryClient, repo: &str, tag: &str) -> Result<String> {
-    let scopes = [Scope::repository(repo, &["pull", "push"])];
-    let config = serde_json::to_vec(
-        &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}),
-    )?;
-    let layer = format!("layer of {repo}:{tag}").into_bytes();
-    let mut descriptors = Vec::new();
-    for (blob, media) in [
-        (&config, "application/vnd.oci.image.config.v1+json"),
-        (&layer, "application/vnd.oci.image.layer.v1.tar"),
-    ] {
-        let digest = format!("sha256:{:x}", sha2::Sha256::digest(blob));
-        let start = client.url(&format!("v2/{repo}/blobs/uploads/"))?;
-        let response = check(
-            client
-                .send(&scopes, |http| http.post(start.clone()))
-                .await?,
-            "start upload",
-        )
-        .await?;
-        let location = response
-            .headers()
-            .get("location")
-            .context("Location")?
-            .to_str()?
-            .to_owned();
-        let mut put = client.url(&location)?;
-        put.query_pairs_mut().append_pair("digest", &digest);
-        let body = blob.clone();
-        check(
-            client
-                .send(&scopes, |http| {
-                    http.put(put.clone())
-                        .header("content-type", "application/octet-stream")
-                        .body(body.clone())
-                })
-                .await?,
-            "finish upload",
-        )
-        .await?;
-        descriptors.push(json!({"mediaType": media, "digest": digest, "size": blob.len()}));
-    }
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": descriptors[0], "layers": [descriptors[1]],
-    }))?;
-    let url = client.url(&format!("v2/{repo}/manifests/{tag}"))?;
-    check(
-        client
-            .send(&scopes, |http| {
-                http.put(url.clone())
-                    .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-                    .body(manifest.clone())
-            })
-            .await?,
-        "put manifest",
-    )
-    .await?;
-    Ok(format!("sha256:{:x}", sha2::Sha256::digest(&manifest)))
+    registry.credential().await
 }
 
 async fn list_tags_in_pages(mode: Mode) -> Result<()> {

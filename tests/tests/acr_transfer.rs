@@ -15,7 +15,7 @@ use studio_acr::Error;
 use studio_acr::archive::DockerArchive;
 use studio_acr::assemble::{ImageBuilder, Layer};
 use studio_acr::auth::RegistryCredential;
-use studio_acr::client::{RegistryClient, RegistryClientOptions};
+use studio_acr::client::RegistryClient;
 use studio_acr::distribution::Repository;
 use studio_acr::layout::OciLayout;
 use studio_acr::progress::{BlobOutcome, ProgressEvent, ProgressFn};
@@ -26,27 +26,10 @@ use studio_tests::shared::{self, Mode};
 use studio_tests::{LogsOnFailure, rig};
 use tokio::sync::OnceCell;
 
-fn options() -> RegistryClientOptions {
-    RegistryClientOptions {
-        transport: rig().transport_options(),
-        initial_backoff: Duration::from_millis(20),
-        ..Default::default()
-    }
-}
+use studio_tests::registry::client_options as options;
 
 async fn credential(registry: &Registry) -> Result<RegistryCredential> {
-    Ok(match &registry.auth {
-        RegistryAuth::Anonymous => RegistryCredential::Anonymous,
-        RegistryAuth::Basic { username, password } => RegistryCredential::basic(username, password),
-        RegistryAuth::Token(_) => {
-            let entra = shared::entra().await?;
-            RegistryCredential::Entra {
-                credential: entra.secret_credential()?,
-                tenant: Some(entra.tenant.clone()),
-                audience: None,
-            }
-        }
-    })
+    registry.credential().await
 }
 
 async fn repository(registry: &Registry, name: &str) -> Result<Repository> {

@@ -127,9 +127,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use serde_json::{Value, json};
-use sha2::Digest;
-use studio_acr::auth::{RegistryCredential, Scope};
-use studio_acr::client::{RegistryClient, RegistryClientOptions, check};
+use studio_acr::auth::RegistryCredential;
+use studio_acr::client::RegistryClient;
 use studio_runner_deploy::client::{DeployClient, DeployOptions, RELEASE_LABEL};
 use studio_runner_deploy::secret::PullSecret;
 use studio_runner_deploy::wait::WaitOptions;
@@ -149,67 +148,11 @@ async fn push_tiny_image(registry: &Registry, repo: &str, tag: &str) -> Result<(
     let client = RegistryClient::new(
         &registry.host,
         registry_credential(registry),
-        RegistryClientOptions {
-            transport: studio_tests::rig().transport_options(),
-            ..Default::default()
-        },
+        studio_tests::registry::client_options(),
     )?;
-    let scopes = [Scope::repository(repo, &["pull", "push"])];
-    let config = serde_json::to_vec(
-        &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}),
-    )?;
-    let layer = format!("layer of {repo}:{tag}").into_bytes();
-    let mut descriptors = Vec::new();
-    for (blob, media) in [
-        (&config, "application/vnd.oci.image.config.v1+json"),
-        (&layer, "application/vnd.oci.image.layer.v1.tar"),
-    ] {
-        let digest = format!("sha256:{:x}", sha2::Sha256::digest(blob));
-        let start = client.url(&format!("v2/{repo}/blobs/uploads/"))?;
-        let response = check(
-            client.send(&scopes, |h| h.post(start.clone())).await?,
-            "start upload",
-        )
-        .await?;
-        let location = response
-            .headers()
-            .get("location")
-            .context("Location")?
-            .to_str()?
-            .to_owned();
-        let mut put = client.url(&location)?;
-        put.query_pairs_mut().append_pair("digest", &digest);
-        let body = blob.clone();
-        check(
-            client
-                .send(&scopes, |h| {
-                    h.put(put.clone())
-                        .header("content-type", "application/octet-stream")
-                        .body(body.clone())
-                })
-                .await?,
-            "finish upload",
-        )
-        .await?;
-        descriptors.push(json!({"mediaType": media, "digest": digest, "size": blob.len()}));
-    }
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": descriptors[0], "layers": [descriptors[1]],
-    }))?;
-    let url = client.url(&format!("v2/{repo}/manifests/{tag}"))?;
-    check(
-        client
-            .send(&scopes, |h| {
-                h.put(url.clone())
-                    .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-                    .body(manifest.clone())
-            })
-            .await?,
-        "put manifest",
-    )
-    .await?;
-    Ok(())
+    studio_tests::registry::push_tiny_image(&client, repo, tag)
+        .await
+        .map(drop)
 }
 
 /// A deploy client in a fresh namespace of the test server.
