@@ -1,7 +1,6 @@
 //! studio-acr's registry client against the rig's real registry in all three auth modes.
 
 use anyhow::{Context, Result};
-use sha2::Digest;
 use studio_acr::auth::{RegistryCredential, Scope};
 use studio_acr::client::RegistryClient;
 use studio_tests::registry::{Registry, RegistryAuth};
