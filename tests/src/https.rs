@@ -24,21 +24,8 @@ pub struct HttpsFront {
 impl HttpsFront {
     /// Listens on a free loopback port and forwards every connection to `backend`.
     pub async fn start(backend: SocketAddr, cert: &IssuedCert) -> Result<Self> {
-        let certs = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .context("parsing front certificate")?;
-        let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).context("parsing key")?;
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-        // The listener and its task live on the rig's runtime, so they outlive any one test.
-        let listener = crate::rig_runtime()
-            .spawn(async { TcpListener::bind("127.0.0.1:0").await })
-            .await??;
+        let acceptor = tls_acceptor(cert)?;
+        let listener = loopback_listener().await?;
         let addr = listener.local_addr()?;
         let task = crate::rig_runtime().spawn(async move {
             loop {
@@ -75,6 +62,29 @@ impl Drop for HttpsFront {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A TLS acceptor (rustls on aws-lc-rs) serving `cert`.
+pub fn tls_acceptor(cert: &IssuedCert) -> Result<TlsAcceptor> {
+    let certs = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("parsing the server certificate")?;
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).context("parsing its key")?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A listener on a free loopback port, owned by the rig's runtime so that it outlives any one
+/// test's runtime.
+pub async fn loopback_listener() -> Result<TcpListener> {
+    Ok(crate::rig_runtime()
+        .spawn(async { TcpListener::bind("127.0.0.1:0").await })
+        .await??)
 }
 
 /// A wiremock server reached over https.

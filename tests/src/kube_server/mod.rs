@@ -28,10 +28,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use base64::Engine;
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use url::Url;
 
 pub use cluster::{GPU, NodeConfig};
@@ -53,21 +50,8 @@ impl KubeServer {
     pub async fn start(name: &str, nodes: &[NodeConfig]) -> Result<Self> {
         let rig = crate::rig();
         let dir = rig.subdir(name)?;
-        let cert = &rig.server_cert;
-        let certs = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .context("parsing server certificate")?;
-        let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).context("parsing key")?;
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-        let listener = crate::rig_runtime()
-            .spawn(async { TcpListener::bind("127.0.0.1:0").await })
-            .await??;
+        let acceptor = crate::https::tls_acceptor(&rig.server_cert)?;
+        let listener = crate::https::loopback_listener().await?;
         let addr = listener.local_addr()?;
         let store = Arc::new(Store::new());
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
