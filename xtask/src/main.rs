@@ -98,7 +98,13 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // One line: what failed, and (from the crates' messages) what to do.
-            let line = format!("{e:#}").replace('\n', " ");
+            let text = format!("{e:#}");
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let line = line.join(" ");
             eprintln!("error: {line}");
             ExitCode::FAILURE
         }

@@ -1,0 +1,497 @@
+//! The command line as a user runs it: the built `xtask` binary as a child process, with every
+//! endpoint given through its environment (`AZURE_AUTHORITY_HOST`,
+//! `AZURE_RESOURCE_MANAGER_ENDPOINT`, `SSL_CERT_FILE`, `STUDIO_CONFIG_DIR`, ...), against the
+//! rig's peers: the Entra stand-in signs the tokens, an https ARM fake answers, the rig
+//! registry receives pushes, and skopeo reads what `release` wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use anyhow::{Context, Result, bail, ensure};
+use base64::Engine;
+use serde_json::{Value, json};
+use studio_tests::https::HttpsMock;
+use studio_tests::shared::{self, Mode};
+use studio_tests::{LogsOnFailure, rig};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, Request, ResponseTemplate};
+
+const EXE: &str = env!("CARGO_BIN_EXE_xtask");
+
+/// A child `xtask` with a clean environment: a private HOME and config directory, the rig's
+/// CA as `SSL_CERT_FILE`, and what cargo needs to build.
+struct Cli {
+    _home: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl Cli {
+    fn new() -> Result<Self> {
+        let home = tempfile::tempdir()?;
+        let real_home = std::env::var("HOME").unwrap_or_default();
+        let mut vars = vec![
+            ("HOME".to_owned(), home.path().display().to_string()),
+            (
+                "STUDIO_CONFIG_DIR".to_owned(),
+                home.path().join("studio").display().to_string(),
+            ),
+            (
+                "DOCKER_CONFIG".to_owned(),
+                home.path().join("docker").display().to_string(),
+            ),
+            (
+                "SSL_CERT_FILE".to_owned(),
+                rig().ca.cert_path.display().to_string(),
+            ),
+            (
+                "CARGO_HOME".to_owned(),
+                std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{real_home}/.cargo")),
+            ),
+            (
+                "RUSTUP_HOME".to_owned(),
+                std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{real_home}/.rustup")),
+            ),
+        ];
+        for name in ["PATH", "CARGO", "RUSTUP_TOOLCHAIN"] {
+            if let Ok(value) = std::env::var(name) {
+                vars.push((name.to_owned(), value));
+            }
+        }
+        Ok(Self { _home: home, vars })
+    }
+
+    fn var(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.vars.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// The endpoints and the environment credential of the Entra stand-in's secret client.
+    async fn azure(&mut self, arm: &HttpsMock) -> Result<&mut Self> {
+        let entra = shared::entra().await?;
+        self.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
+            .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
+            .var(
+                "AZURE_RESOURCE_MANAGER_AUDIENCE",
+                "https://management.azure.com",
+            )
+            .var("MICROSOFT_GRAPH_ENDPOINT", arm.uri())
+            .var("AZURE_TENANT_ID", entra.tenant.as_str())
+            .var("AZURE_CLIENT_ID", entra.secret_client.0.as_str())
+            .var("AZURE_CLIENT_SECRET", entra.secret_client.1.as_str());
+        Ok(self)
+    }
+
+    async fn run(&self, dir: &Path, args: &[&str]) -> Result<Output> {
+        let mut command = tokio::process::Command::new(EXE);
+        command.env_clear().current_dir(dir).args(args);
+        for (k, v) in &self.vars {
+            command.env(k, v);
+        }
+        let output = command.output().await.context("running xtask")?;
+        eprintln!(
+            "$ xtask {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        Ok(output)
+    }
+
+    async fn ok(&self, dir: &Path, args: &[&str]) -> Result<String> {
+        let output = self.run(dir, args).await?;
+        ensure!(
+            output.status.success(),
+            "xtask {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8(output.stdout)?)
+    }
+}
+
+fn workspace() -> PathBuf {
+    studio_tests::workspace_root()
+}
+
+/// The claims of a bearer token (the stand-in signed it; we only read it).
+fn claims(request: &Request) -> Option<Value> {
+    let auth = request.headers.get("authorization")?.to_str().ok()?;
+    let jwt = auth.strip_prefix("Bearer ")?;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// ARM's `GET /subscriptions`, answered only for a token the stand-in issued for ARM.
+async fn arm_with_subscriptions() -> Result<HttpsMock> {
+    let mock = HttpsMock::start().await?;
+    let issuer = shared::entra().await?.issuer();
+    let subscription = |id: &str, name: &str| {
+        json!({"id": format!("/subscriptions/{id}"), "subscriptionId": id, "tenantId": studio_tests::entra::TENANT_ID,
+               "displayName": name, "state": "Enabled", "authorizationSource": "RoleBased",
+               "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"}})
+    };
+    let body = json!({"value": [
+        subscription("11111111-1111-1111-1111-111111111111", "Sentient AI Evaluation"),
+        subscription("22222222-2222-2222-2222-222222222222", "Production"),
+    ]});
+    Mock::given(method("GET"))
+        .and(path("/subscriptions"))
+        .and(query_param(
+            "api-version",
+            studio_azure_auth::arm::SUBSCRIPTIONS_API_VERSION,
+        ))
+        .and(move |request: &Request| {
+            claims(request).is_some_and(|c| {
+                c["aud"] == "https://management.azure.com" && c["iss"] == issuer.as_str()
+            })
+        })
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&mock.server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}})))
+        .mount(&mock.server)
+        .await;
+    Ok(mock)
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_list_in_every_format_and_with_a_query() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let arm = arm_with_subscriptions().await?;
+    let mut cli = Cli::new()?;
+    cli.azure(&arm).await?;
+    let dir = workspace();
+
+    let json: Value = serde_json::from_str(&cli.ok(&dir, &["account", "list"]).await?)?;
+    let names: Vec<&str> = json
+        .as_array()
+        .context("a list")?
+        .iter()
+        .filter_map(|s| s["displayName"].as_str())
+        .collect();
+    assert_eq!(names, ["Sentient AI Evaluation", "Production"]);
+    assert!(
+        json.as_array()
+            .context("a list")?
+            .iter()
+            .all(|s| s["isDefault"] == false)
+    );
+
+    cli.ok(&dir, &["account", "set", "--subscription", "Production"])
+        .await?;
+    let shown: Value = serde_json::from_str(&cli.ok(&dir, &["account", "show"]).await?)?;
+    assert_eq!(
+        shown["subscriptionId"],
+        "22222222-2222-2222-2222-222222222222"
+    );
+
+    let jsonc = cli.ok(&dir, &["account", "list", "-o", "jsonc"]).await?;
+    assert!(jsonc.contains('\x1b'), "jsonc has colours");
+    let plain: Value = serde_json::from_str(&strip_ansi(&jsonc))?;
+    assert_eq!(plain[1]["isDefault"], true);
+
+    let yaml = cli.ok(&dir, &["account", "list", "-o", "yaml"]).await?;
+    let from_yaml: Value = serde_saphyr::from_str(&yaml)?;
+    assert_eq!(from_yaml[1]["displayName"], "Production");
+    assert_eq!(from_yaml[1]["isDefault"], true);
+
+    let table = cli.ok(&dir, &["account", "list", "-o", "table"]).await?;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    for column in [
+        "DisplayName",
+        "IsDefault",
+        "State",
+        "SubscriptionId",
+        "TenantId",
+    ] {
+        assert!(lines[0].contains(column), "{column} in {}", lines[0]);
+    }
+    assert!(!lines[0].contains("SubscriptionPolicies"));
+    assert!(lines[1].chars().all(|c| c == '-' || c == ' '));
+    assert!(lines[3].starts_with("Production ") && lines[3].contains(" True "));
+
+    let tsv = cli.ok(&dir, &["account", "list", "-o", "tsv"]).await?;
+    let rows: Vec<Vec<&str>> = tsv.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][0], "Sentient AI Evaluation");
+    assert!(rows[1].contains(&"22222222-2222-2222-2222-222222222222"));
+
+    assert_eq!(cli.ok(&dir, &["account", "list", "-o", "none"]).await?, "");
+
+    let query = cli
+        .ok(
+            &dir,
+            &[
+                "account",
+                "list",
+                "--query",
+                "[?isDefault].subscriptionId | [0]",
+                "-o",
+                "tsv",
+            ],
+        )
+        .await?;
+    assert_eq!(query, "22222222-2222-2222-2222-222222222222\n");
+    let projected: Value = serde_json::from_str(
+        &cli.ok(
+            &dir,
+            &[
+                "account",
+                "list",
+                "--query",
+                "[].{name:displayName, default:isDefault}",
+            ],
+        )
+        .await?,
+    )?;
+    assert_eq!(
+        projected,
+        json!([{"name": "Sentient AI Evaluation", "default": false}, {"name": "Production", "default": true}])
+    );
+    Ok(())
+}
+
+fn one_error_line(output: &Output) -> Result<String> {
+    ensure!(!output.status.success(), "expected a failure");
+    let stderr = String::from_utf8(output.stderr.clone())?;
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    ensure!(lines.len() == 1, "one line expected, got: {stderr}");
+    ensure!(lines[0].starts_with("error: "), "{stderr}");
+    ensure!(output.stdout.is_empty(), "nothing on stdout");
+    Ok(lines[0].to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_one_line_on_stderr_with_a_non_zero_exit() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let arm = arm_with_subscriptions().await?;
+    let mut cli = Cli::new()?;
+    cli.azure(&arm).await?;
+    let dir = workspace();
+    let bad_query = one_error_line(&cli.run(&dir, &["account", "list", "--query", "[?"]).await?)?;
+    assert!(bad_query.contains("--query '[?'"), "{bad_query}");
+
+    // A secret the stand-in does not know: Entra's refusal, on one line.
+    let mut wrong = Cli::new()?;
+    wrong
+        .azure(&arm)
+        .await?
+        .var("AZURE_CLIENT_SECRET", "not-the-secret");
+    let refused = one_error_line(&wrong.run(&dir, &["account", "list"]).await?)?;
+    assert!(
+        refused.contains("invalid_client") || refused.contains("AADSTS"),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("not-the-secret"),
+        "the secret never printed"
+    );
+
+    // No subscription chosen: says what to run.
+    let no_default = one_error_line(&cli.run(&dir, &["group", "show", "--name", "rg"]).await?)?;
+    assert!(no_default.contains("account set"), "{no_default}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_of_every_command_has_an_example() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let cli = Cli::new()?;
+    let dir = workspace();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["release"],
+        &["test"],
+        &["bench"],
+        &["login"],
+        &["logout"],
+        &["account"],
+        &["account", "list"],
+        &["account", "show"],
+        &["account", "set"],
+        &["group"],
+        &["group", "create"],
+        &["group", "show"],
+        &["group", "delete"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = cli.ok(&dir, &args).await?;
+        assert!(
+            help.contains("Example"),
+            "`xtask {}` has no example:\n{help}",
+            args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn skopeo(args: &[&str]) -> Result<Value> {
+    let output = std::process::Command::new(studio_tests::require_program("skopeo")?)
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "skopeo {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// `cargo xtask release` on a fresh clone, with no Azure account: an OCI layout skopeo reads,
+/// the tag printed; the same release again skips the build.
+#[tokio::test(flavor = "multi_thread")]
+async fn release_on_a_clean_clone_writes_a_layout_skopeo_reads() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let work = tempfile::tempdir()?;
+    let clone = work.path().join("studio");
+    let status = std::process::Command::new("git")
+        .args(["clone", "--quiet"])
+        .arg(workspace())
+        .arg(&clone)
+        .status()?;
+    ensure!(status.success(), "git clone");
+    let mut cli = Cli::new()?;
+    cli.var(
+        "CARGO_TARGET_DIR",
+        work.path().join("target").display().to_string(),
+    );
+    let out: Value = serde_json::from_str(&cli.ok(&clone, &["release"]).await?)?;
+    let tag = out["tag"].as_str().context("tag")?.to_owned();
+    let name = out["name"].as_str().context("name")?.to_owned();
+    // <workspace version>-<branch>-<base62 seconds>
+    let version = studio_runner_deploy::template::Duat::discover(&clone)?;
+    assert!(
+        tag.starts_with(&format!(
+            "{}-{}-",
+            version.version,
+            version
+                .git_branch
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        )),
+        "{tag}"
+    );
+    assert!(name.ends_with("/studio-probe"), "{name}");
+    let layout = clone.join("_output/images").join(&name);
+    assert_eq!(out["layout"], layout.display().to_string());
+    let inspected = skopeo(&["inspect", &format!("oci:{}:{tag}", layout.display())])?;
+    assert_eq!(inspected["Digest"], out["digest"]);
+    assert_eq!(
+        inspected["Labels"]["org.opencontainers.image.version"],
+        tag.as_str()
+    );
+    assert!(
+        inspected["Env"]
+            .as_array()
+            .context("Env")?
+            .contains(&json!(format!("STUDIO_RELEASE={tag}")))
+    );
+    // The binary is in the layer: unpack with skopeo's dir: transport and look for it.
+    let unpacked = work.path().join("unpacked");
+    let status = std::process::Command::new(studio_tests::require_program("skopeo")?)
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("dir:{}", unpacked.display()))
+        .status()?;
+    ensure!(status.success(), "skopeo copy");
+    let layer_digest = inspected["Layers"][0].as_str().context("a layer")?;
+    let layer = std::fs::File::open(unpacked.join(layer_digest.trim_start_matches("sha256:")))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(layer));
+    let mut found = false;
+    for entry in archive.entries()? {
+        let entry = entry?;
+        found |= entry
+            .path()?
+            .to_string_lossy()
+            .ends_with("usr/local/bin/studio-probe")
+            && entry.header().mode()? & 0o111 != 0;
+    }
+    assert!(found, "the executable studio-probe is in the image");
+
+    let again: Value =
+        serde_json::from_str(&cli.ok(&clone, &["release", "--version", &tag]).await?)?;
+    assert_eq!(again["skipped"], true);
+    assert_eq!(again["digest"], out["digest"]);
+
+    let dry = cli
+        .run(&clone, &["release", "--dry-run", "--registry", "studioml"])
+        .await?;
+    ensure!(dry.status.success());
+    let plan = String::from_utf8(dry.stderr)?;
+    assert!(
+        plan.contains("would: cargo build --release -p studio-probe"),
+        "{plan}"
+    );
+    assert!(plan.contains("would: push"), "{plan}");
+    assert!(plan.contains("studioml.azurecr.io/"), "{plan}");
+    Ok(())
+}
+
+/// `--registry host:port` pushes the release to the rig's registry; a rerun uploads nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn release_pushes_to_a_registry() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Anonymous).await?;
+    let work = tempfile::tempdir()?;
+    let mut cli = Cli::new()?;
+    cli.var(
+        "CARGO_TARGET_DIR",
+        work.path().join("target").display().to_string(),
+    );
+    let tag = "0.1.0-cli-test-1";
+    let args = [
+        "release",
+        "--registry",
+        registry.host.as_str(),
+        "--version",
+        tag,
+        "--output-dir",
+        &work.path().join("images").display().to_string(),
+    ];
+    let out: Value = serde_json::from_str(&cli.ok(&workspace(), &args).await?)?;
+    let pushed = out["pushed"].as_str().context("pushed")?.to_owned();
+    assert!(
+        pushed.starts_with(&format!("{}/", registry.host)),
+        "{pushed}"
+    );
+    let cert_dir = work.path().join("certs");
+    std::fs::create_dir_all(&cert_dir)?;
+    std::fs::copy(&rig().ca.cert_path, cert_dir.join("ca.crt"))?;
+    let inspected = skopeo(&[
+        "inspect",
+        "--cert-dir",
+        &cert_dir.display().to_string(),
+        &format!("docker://{pushed}"),
+    ])?;
+    assert_eq!(inspected["Digest"], out["digest"]);
+    let rerun = cli.run(&workspace(), &args).await?;
+    ensure!(rerun.status.success());
+    let stderr = String::from_utf8(rerun.stderr)?;
+    assert!(stderr.contains("0 blobs uploaded"), "{stderr}");
+    Ok(())
+}
