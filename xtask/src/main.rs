@@ -12,6 +12,7 @@
 //! Results go to stdout as JSON (or `-o jsonc|yaml|table|tsv|none`, after `--query`); logs,
 //! prompts and progress go to stderr; an error is one line on stderr and a non-zero exit.
 
+mod acr;
 mod az;
 mod azure;
 mod bench;
@@ -68,6 +69,15 @@ enum Command {
     /// Resource groups: create, show, delete.
     #[command(after_help = "Example:\n  cargo xtask group create --name studio --location eastus")]
     Group(az::GroupArgs),
+    /// Container registries: check-name, create, show, list, update, delete, import, login,
+    /// credential, repository.
+    #[command(
+        after_help = "Example:\n  cargo xtask acr create -g studio -n studioml --location eastus"
+    )]
+    Acr(acr::AcrArgs),
+    /// Images without a Docker daemon: push, tag, copy, ls.
+    #[command(after_help = "Example:\n  cargo xtask image tag studioml.azurecr.io/runner:1 latest")]
+    Image(acr::ImageArgs),
 }
 
 fn main() -> ExitCode {
@@ -126,5 +136,7 @@ fn run(command: Command, out: &output::Output) -> anyhow::Result<ExitCode> {
         Command::Logout(args) => ok(az::logout(args)),
         Command::Account(args) => ok(runtime()?.block_on(az::account(args, out))),
         Command::Group(args) => ok(runtime()?.block_on(az::group(args, out))),
+        Command::Acr(args) => ok(runtime()?.block_on(acr::acr(args, out))),
+        Command::Image(args) => ok(runtime()?.block_on(acr::image(args, out))),
     }
 }

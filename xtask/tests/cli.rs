@@ -335,6 +335,24 @@ async fn help_of_every_command_has_an_example() -> Result<()> {
         &["group", "create"],
         &["group", "show"],
         &["group", "delete"],
+        &["acr"],
+        &["acr", "check-name"],
+        &["acr", "create"],
+        &["acr", "show"],
+        &["acr", "list"],
+        &["acr", "update"],
+        &["acr", "delete"],
+        &["acr", "import"],
+        &["acr", "login"],
+        &["acr", "credential", "show"],
+        &["acr", "credential", "renew"],
+        &["acr", "repository", "list"],
+        &["acr", "repository", "show-tags"],
+        &["image"],
+        &["image", "push"],
+        &["image", "tag"],
+        &["image", "copy"],
+        &["image", "ls"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -493,5 +511,111 @@ async fn release_pushes_to_a_registry() -> Result<()> {
     ensure!(rerun.status.success());
     let stderr = String::from_utf8(rerun.stderr)?;
     assert!(stderr.contains("0 blobs uploaded"), "{stderr}");
+    Ok(())
+}
+
+/// The seed's registry steps through the CLI against the token-mode registry (the ACR token
+/// service trusting the Entra stand-in): `acr login` writes the docker config, then `image
+/// push`, `image tag`, `image ls`, `acr repository list` and `show-tags` use it.
+#[tokio::test(flavor = "multi_thread")]
+async fn acr_login_then_image_push_tag_and_list_on_the_token_registry() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Token).await?;
+    let arm = HttpsMock::start().await?;
+    let work = tempfile::tempdir()?;
+    let mut cli = Cli::new()?;
+    cli.azure(&arm).await?.var(
+        "CARGO_TARGET_DIR",
+        work.path().join("target").display().to_string(),
+    );
+    let images = work.path().join("images");
+    let release: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &[
+                "release",
+                "--version",
+                "1",
+                "--output-dir",
+                &images.display().to_string(),
+            ],
+        )
+        .await?,
+    )?;
+    let layout = release["layout"].as_str().context("layout")?.to_owned();
+
+    // Anonymous is refused: the registry wants a token.
+    let refused = cli
+        .run(
+            &workspace(),
+            &["image", "ls", &format!("{}/cli/probe", registry.host)],
+        )
+        .await?;
+    ensure!(
+        !refused.status.success(),
+        "anonymous access must be refused"
+    );
+
+    cli.ok(&workspace(), &["acr", "login", "--name", &registry.host])
+        .await?;
+    let docker: Value =
+        serde_json::from_slice(&std::fs::read(cli._home.path().join("docker/config.json"))?)?;
+    assert!(
+        docker["auths"][registry.host.as_str()].is_object(),
+        "{docker}"
+    );
+
+    let image = format!("{}/cli/probe:0.1.0", registry.host);
+    let pushed: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &["image", "push", &format!("oci:{layout}:1"), &image],
+        )
+        .await?,
+    )?;
+    assert_eq!(pushed["digest"], release["digest"]);
+    cli.ok(&workspace(), &["image", "tag", &image, "latest"])
+        .await?;
+    let mut tags: Vec<String> = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &["image", "ls", &format!("{}/cli/probe", registry.host)],
+        )
+        .await?,
+    )?;
+    tags.sort();
+    assert_eq!(tags, ["0.1.0", "latest"]);
+    let repositories: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &["acr", "repository", "list", "--name", &registry.host],
+        )
+        .await?,
+    )?;
+    assert!(
+        repositories
+            .as_array()
+            .context("list")?
+            .contains(&json!("cli/probe"))
+    );
+    let shown = cli
+        .ok(
+            &workspace(),
+            &[
+                "acr",
+                "repository",
+                "show-tags",
+                "--name",
+                &registry.host,
+                "--repository",
+                "cli/probe",
+                "-o",
+                "tsv",
+            ],
+        )
+        .await?;
+    let mut shown: Vec<&str> = shown.lines().collect();
+    shown.sort();
+    assert_eq!(shown, ["0.1.0", "latest"]);
     Ok(())
 }
