@@ -16,6 +16,7 @@ mod acr;
 mod az;
 mod azure;
 mod bench;
+mod cluster;
 mod output;
 mod release;
 mod test;
@@ -78,6 +79,11 @@ enum Command {
     /// Images without a Docker daemon: push, tag, copy, ls.
     #[command(after_help = "Example:\n  cargo xtask image tag studioml.azurecr.io/runner:1 latest")]
     Image(acr::ImageArgs),
+    /// GPU clusters: generate, deploy (acs-engine's flags), get-credentials, attach-acr.
+    #[command(
+        after_help = "Example:\n  cargo xtask cluster deploy --api-model examples/azure/kubernetes.json --dns-prefix test-user-k8s --auto-suffix --location eastus"
+    )]
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -138,5 +144,15 @@ fn run(command: Command, out: &output::Output) -> anyhow::Result<ExitCode> {
         Command::Group(args) => ok(runtime()?.block_on(az::group(args, out))),
         Command::Acr(args) => ok(runtime()?.block_on(acr::acr(args, out))),
         Command::Image(args) => ok(runtime()?.block_on(acr::image(args, out))),
+        Command::Cluster(args) => ok(runtime()?.block_on(cluster::cluster(args, out))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_table_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -353,6 +353,11 @@ async fn help_of_every_command_has_an_example() -> Result<()> {
         &["image", "tag"],
         &["image", "copy"],
         &["image", "ls"],
+        &["cluster"],
+        &["cluster", "generate"],
+        &["cluster", "deploy"],
+        &["cluster", "get-credentials"],
+        &["cluster", "attach-acr"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -617,5 +622,83 @@ async fn acr_login_then_image_push_tag_and_list_on_the_token_registry() -> Resul
     let mut shown: Vec<&str> = shown.lines().collect();
     shown.sort();
     assert_eq!(shown, ["0.1.0", "latest"]);
+    Ok(())
+}
+
+fn seed_apimodel() -> Result<PathBuf> {
+    Ok(studio_tests::vectors::vectors_dir()?
+        .join("studio-go-runner/examples/azure/kubernetes.json"))
+}
+
+/// acs-engine's habit: `cluster deploy --dns-prefix … --auto-suffix` writes `_output/<prefix>-<hex>/`
+/// and deploys through ARM (the stateful fake, with the stand-in's tokens), then writes the
+/// kubeconfig; `cluster generate` alone makes no call.
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_generate_and_deploy_with_acs_engine_flags() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let fake = studio_tests::arm_fake::ArmFake::start().await?;
+    fake.state().script = studio_tests::arm_fake::DeploymentScript::Succeed { polls: 0 };
+    let work = tempfile::tempdir()?;
+    let mut cli = Cli::new()?;
+    cli.azure(&fake.mock).await?;
+    let model = seed_apimodel()?.display().to_string();
+
+    let generated: Value = serde_json::from_str(
+        &cli.ok(
+            work.path(),
+            &[
+                "cluster",
+                "generate",
+                "--api-model",
+                &model,
+                "--dns-prefix",
+                "gen-k8s",
+                "--location",
+                "eastus",
+            ],
+        )
+        .await?,
+    )?;
+    assert_eq!(generated["outputDirectory"], "_output/gen-k8s");
+    assert!(
+        work.path()
+            .join("_output/gen-k8s/azuredeploy.json")
+            .is_file()
+    );
+    assert!(fake.requests().await.is_empty(), "generate calls nothing");
+
+    let subscription = "00000000-0000-0000-0000-000000000000";
+    let deployed: Value = serde_json::from_str(
+        &cli.ok(
+            work.path(),
+            &[
+                "cluster",
+                "deploy",
+                "--api-model",
+                &model,
+                "--dns-prefix",
+                "test-user-k8s",
+                "--auto-suffix",
+                "--location",
+                "eastus",
+                "--subscription",
+                subscription,
+            ],
+        )
+        .await?,
+    )?;
+    let dir = deployed["outputDirectory"]
+        .as_str()
+        .context("outputDirectory")?;
+    assert!(dir.starts_with("_output/test-user-k8s-"), "{dir}");
+    let kubeconfig = deployed["kubeconfig"].as_str().context("kubeconfig")?;
+    assert!(
+        work.path().join(kubeconfig).is_file() || Path::new(kubeconfig).is_file(),
+        "{kubeconfig}"
+    );
+    assert!(
+        !fake.state().deployments.is_empty(),
+        "ARM received the deployment"
+    );
     Ok(())
 }
