@@ -19,6 +19,7 @@ mod bench;
 mod cluster;
 mod output;
 mod release;
+mod runner;
 mod test;
 
 use std::process::ExitCode;
@@ -84,6 +85,11 @@ enum Command {
         after_help = "Example:\n  cargo xtask cluster deploy --api-model examples/azure/kubernetes.json --dns-prefix test-user-k8s --auto-suffix --location eastus"
     )]
     Cluster(cluster::ClusterArgs),
+    /// The runner on the cluster: render, deploy (apply + wait), status, delete.
+    #[command(
+        after_help = "Example:\n  cargo xtask runner deploy --template examples/azure/deployment-1.9.yaml"
+    )]
+    Runner(runner::RunnerArgs),
 }
 
 fn main() -> ExitCode {
@@ -145,6 +151,7 @@ fn run(command: Command, out: &output::Output) -> anyhow::Result<ExitCode> {
         Command::Acr(args) => ok(runtime()?.block_on(acr::acr(args, out))),
         Command::Image(args) => ok(runtime()?.block_on(acr::image(args, out))),
         Command::Cluster(args) => ok(runtime()?.block_on(cluster::cluster(args, out))),
+        Command::Runner(args) => ok(runtime()?.block_on(runner::runner(args, out))),
     }
 }
 

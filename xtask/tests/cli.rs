@@ -358,6 +358,11 @@ async fn help_of_every_command_has_an_example() -> Result<()> {
         &["cluster", "deploy"],
         &["cluster", "get-credentials"],
         &["cluster", "attach-acr"],
+        &["runner"],
+        &["runner", "render"],
+        &["runner", "deploy"],
+        &["runner", "status"],
+        &["runner", "delete"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -700,5 +705,93 @@ async fn cluster_generate_and_deploy_with_acs_engine_flags() -> Result<()> {
         !fake.state().deployments.is_empty(),
         "ARM received the deployment"
     );
+    Ok(())
+}
+
+/// `runner render` fills `.duat` and `.Env`; `runner deploy` server-side applies the release to
+/// the Kubernetes test server, `status` lists it (kubectl agrees), `delete` removes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn runner_render_deploy_status_delete() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let kube = shared::kube().await?;
+    let work = tempfile::tempdir()?;
+    let template = work.path().join("runner.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cli-runner-env\n  namespace: default\ndata:\n  version: \"{{ .duat.version }}\"\n  queue: \"{{ .Env.QUEUE }}\"\n  region: \"{{ .region }}\"\n",
+    )?;
+    let mut cli = Cli::new()?;
+    cli.var("QUEUE", "rmq-cli");
+    let template = template.display().to_string();
+    let rendered = cli
+        .ok(
+            &workspace(),
+            &[
+                "runner",
+                "render",
+                "--template",
+                &template,
+                "--values",
+                "region=eastus",
+            ],
+        )
+        .await?;
+    let version = studio_runner_deploy::template::Duat::discover(&workspace())?.version;
+    assert!(
+        rendered.contains(&format!("version: \"{version}\"")),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("queue: \"rmq-cli\"") && rendered.contains("region: \"eastus\""),
+        "{rendered}"
+    );
+
+    let kubeconfig = kube.kubeconfig_path().display().to_string();
+    let base = [
+        "--kubeconfig",
+        kubeconfig.as_str(),
+        "--release",
+        "cli-release",
+    ];
+    let mut deploy_args = vec![
+        "runner",
+        "deploy",
+        "--template",
+        template.as_str(),
+        "--values",
+        "region=eastus",
+    ];
+    deploy_args.extend(base);
+    let applied: Value = serde_json::from_str(&cli.ok(&workspace(), &deploy_args).await?)?;
+    assert_eq!(applied[0]["name"], "cli-runner-env");
+    let output = kube
+        .kubectl()?
+        .args([
+            "get",
+            "configmap",
+            "cli-runner-env",
+            "-n",
+            "default",
+            "-o",
+            "json",
+        ])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let object: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(object["data"]["queue"], "rmq-cli");
+
+    let mut status_args = vec!["runner", "status"];
+    status_args.extend(base);
+    let status: Value = serde_json::from_str(&cli.ok(&workspace(), &status_args).await?)?;
+    assert_eq!(status[0]["kind"], "ConfigMap");
+    let mut delete_args = vec!["runner", "delete"];
+    delete_args.extend(base);
+    cli.ok(&workspace(), &delete_args).await?;
+    let status: Value = serde_json::from_str(&cli.ok(&workspace(), &status_args).await?)?;
+    assert_eq!(status, json!([]));
     Ok(())
 }
