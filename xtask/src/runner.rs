@@ -145,7 +145,6 @@ pub async fn runner(args: RunnerArgs, out: &Output) -> Result<()> {
                     &report,
                     &WaitOptions {
                         timeout: Duration::from_secs(timeout),
-                        ..Default::default()
                     },
                 )
                 .await;
