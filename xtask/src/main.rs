@@ -13,6 +13,7 @@
 //! prompts and progress go to stderr; an error is one line on stderr and a non-zero exit.
 
 mod acr;
+mod ad;
 mod az;
 mod azure;
 mod bench;
@@ -90,6 +91,16 @@ enum Command {
         after_help = "Example:\n  cargo xtask runner deploy --template examples/azure/deployment-1.9.yaml"
     )]
     Runner(runner::RunnerArgs),
+    /// Entra ID: service principals (create-for-rbac).
+    #[command(
+        after_help = "Example:\n  cargo xtask ad sp create-for-rbac --name studio-runner --role Contributor --scopes /subscriptions/<id>"
+    )]
+    Ad(ad::AdArgs),
+    /// Role assignments.
+    #[command(
+        after_help = "Example:\n  cargo xtask role assignment create --role AcrPull --assignee <object id> --scope <registry id>"
+    )]
+    Role(ad::RoleArgs),
 }
 
 fn main() -> ExitCode {
@@ -152,6 +163,8 @@ fn run(command: Command, out: &output::Output) -> anyhow::Result<ExitCode> {
         Command::Image(args) => ok(runtime()?.block_on(acr::image(args, out))),
         Command::Cluster(args) => ok(runtime()?.block_on(cluster::cluster(args, out))),
         Command::Runner(args) => ok(runtime()?.block_on(runner::runner(args, out))),
+        Command::Ad(args) => ok(runtime()?.block_on(ad::ad(args, out))),
+        Command::Role(args) => ok(runtime()?.block_on(ad::role(args, out))),
     }
 }
 

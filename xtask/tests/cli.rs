@@ -363,6 +363,10 @@ async fn help_of_every_command_has_an_example() -> Result<()> {
         &["runner", "deploy"],
         &["runner", "status"],
         &["runner", "delete"],
+        &["ad"],
+        &["ad", "sp", "create-for-rbac"],
+        &["role"],
+        &["role", "assignment", "create"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -793,5 +797,39 @@ async fn runner_render_deploy_status_delete() -> Result<()> {
     cli.ok(&workspace(), &delete_args).await?;
     let status: Value = serde_json::from_str(&cli.ok(&workspace(), &status_args).await?)?;
     assert_eq!(status, json!([]));
+    Ok(())
+}
+
+/// `role assignment create` finds the role by name at the scope and assigns it (the stateful
+/// ARM fake records the assignment).
+#[tokio::test(flavor = "multi_thread")]
+async fn role_assignment_create_assigns_by_role_name() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let fake = studio_tests::arm_fake::ArmFake::start().await?;
+    let mut cli = Cli::new()?;
+    cli.azure(&fake.mock).await?;
+    let scope = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/studio";
+    let principal = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+    let created: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &[
+                "role",
+                "assignment",
+                "create",
+                "--role",
+                "AcrPull",
+                "--assignee",
+                principal,
+                "--scope",
+                scope,
+            ],
+        )
+        .await?,
+    )?;
+    assert_eq!(created["created"], true, "{created}");
+    let assignments = fake.state().assignments.clone();
+    assert_eq!(assignments.len(), 1);
+    assert_eq!(assignments[0].1["properties"]["principalId"], principal);
     Ok(())
 }
