@@ -164,7 +164,7 @@ enum RepositoryCommand {
     /// List the repositories.
     #[command(after_help = "Example:\n  cargo xtask acr repository list --name studioml")]
     List {
-        /// The registry name or host[:port].
+        /// The registry name, or its host (host:port).
         #[arg(short, long)]
         name: String,
     },
@@ -173,7 +173,7 @@ enum RepositoryCommand {
         after_help = "Example:\n  cargo xtask acr repository show-tags --name studioml --repository leaf-ai/studio-go-runner/runner --detail --orderby time_desc"
     )]
     ShowTags {
-        /// The registry name or host[:port].
+        /// The registry name, or its host (host:port).
         #[arg(short, long)]
         name: String,
         /// The repository.

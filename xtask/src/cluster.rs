@@ -34,13 +34,13 @@ struct GenerateFlags {
     /// Fills an empty masterProfile.dnsPrefix.
     #[arg(long)]
     dns_prefix: Option<String>,
-    /// Appends -<Unix seconds in hex> to the DNS prefix.
+    /// Appends `-<Unix seconds in hex>` to the DNS prefix.
     #[arg(long)]
     auto_suffix: bool,
     /// The Azure region.
     #[arg(short, long)]
     location: Option<String>,
-    /// The output tree (default _output/<dnsPrefix>).
+    /// The output tree (default `_output/<dnsPrefix>`).
     #[arg(long)]
     output_directory: Option<PathBuf>,
     /// Write into an existing output directory.
@@ -105,7 +105,7 @@ enum ClusterCommand {
         /// The managed cluster's name.
         #[arg(short, long)]
         name: String,
-        /// The cluster's region (names the file kubeconfig.<location>.json).
+        /// The cluster's region (names the file `kubeconfig.<location>.json`).
         #[arg(short, long)]
         location: String,
         /// Where `kubeconfig/` goes.

@@ -39,7 +39,7 @@ struct Cli {
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t = output::Format::Json)]
     output: output::Format,
-    /// JMESPath query applied to the result (https://jmespath.org).
+    /// JMESPath query applied to the result (see jmespath.org).
     #[arg(long, global = true)]
     query: Option<String>,
     /// More logging (repeat for more).

@@ -39,8 +39,8 @@ pub struct ReleaseArgs {
     /// The release file (default: release.toml at the repository root).
     #[arg(long)]
     file: Option<PathBuf>,
-    /// Push to this registry: an ACR name (becomes <name>.azurecr.io, signed-in credential) or
-    /// host[:port] (credentials from the docker config, else anonymous).
+    /// Push to this registry: an ACR name (becomes `<name>.azurecr.io`, signed-in credential) or
+    /// a host or host:port (credentials from the docker config, else anonymous).
     #[arg(long)]
     registry: Option<String>,
     /// The tag to use instead of the computed `<version>-<branch>-<base62 time>` (reruns).
