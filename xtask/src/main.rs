@@ -3,11 +3,11 @@
 //! It holds flags, output and progress only; the work happens in the crates.
 //!
 //! - `cargo xtask release` builds the image `release.toml` describes into a local OCI layout
-//!   (or a registry with `--registry`) and prints its tag.
+//!   (or a registry with `--registry`, then rolls it out with `--deploy`) and prints its tag.
 //! - `cargo xtask test` installs every missing test peer and runs the whole test suite.
 //! - `cargo xtask bench push` measures image pushes (ours, skopeo, curl) on a local registry.
-//! - `login`, `logout`, `account`, `group`: az's habits over `studio-azure-auth` and
-//!   `studio-acr`.
+//! - `login`, `logout`, `account`, `group`, `acr`, `image`, `ad`, `role`, `cluster`, `runner`:
+//!   az's, acs-engine's and kubectl's habits over the crates.
 //!
 //! Results go to stdout as JSON (or `-o jsonc|yaml|table|tsv|none`, after `--query`); logs,
 //! prompts and progress go to stderr; an error is one line on stderr and a non-zero exit.

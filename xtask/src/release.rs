@@ -23,7 +23,9 @@ use studio_acr::layout::OciLayout;
 use studio_acr::reference::Reference;
 use studio_acr::source::ImageSource;
 use studio_acr::transfer::{Destination, Transfer};
-use studio_runner_deploy::template::Duat;
+use studio_runner_deploy::template::{Context as TemplateContext, Duat, RenderOptions, Template};
+use studio_runner_deploy::wait::WaitOptions;
+use studio_runner_deploy::{DeployClient, DeployOptions, manifest};
 
 use crate::output::Output;
 
@@ -316,16 +318,55 @@ pub async fn run(args: ReleaseArgs, out: &Output) -> Result<ExitCode> {
         }
     }
 
-    // 4. Deploy.
+    // 4. Deploy: render the template with the new version and image, apply, wait.
+    let mut deployed = None;
     if args.deploy {
         let template = spec
             .deploy
             .as_ref()
-            .map(|d| d.template.display().to_string())
+            .map(|d| root.join(&d.template))
             .context("--deploy needs a [deploy] template = \"...\" in the release file")?;
-        bail!(
-            "--deploy of {template} is not available yet in this version: push with --registry, then apply the rendered template yourself"
+        let image = pushed
+            .clone()
+            .or_else(|| dry.then(|| format!("<registry>/{name}:{version}")))
+            .context("--deploy needs --registry (or `registry` in the release file): the cluster pulls the image from a registry")?;
+        let kubeconfig = crate::runner::default_kubeconfig(None);
+        step(
+            dry,
+            &format!(
+                "render {} with version={version} image={image}, apply it as release {} to {}, wait for the rollout",
+                template.display(),
+                duat.module,
+                kubeconfig.display()
+            ),
         );
+        if !dry {
+            let mut context = TemplateContext::discover(&root)?;
+            context.values.insert("version".to_owned(), version.clone());
+            context.values.insert("image".to_owned(), image.clone());
+            let yaml =
+                Template::from_file(&template)?.render(&context, &RenderOptions::default())?;
+            let client =
+                DeployClient::from_kubeconfig(&kubeconfig, DeployOptions::default()).await?;
+            let report = client.apply(&duat.module, &manifest::parse(&yaml)?).await?;
+            client.prune(&duat.module, &report).await?;
+            eprintln!("waiting for release {} to roll out", duat.module);
+            client
+                .wait(
+                    &report,
+                    &WaitOptions {
+                        timeout: std::time::Duration::from_secs(600),
+                    },
+                )
+                .await?;
+            deployed = Some(
+                report
+                    .applied
+                    .iter()
+                    .map(|a| a.object.to_string())
+                    .collect::<Vec<_>>(),
+            );
+        }
     }
     if dry {
         eprintln!("dry run: nothing was built or pushed");
@@ -339,6 +380,7 @@ pub async fn run(args: ReleaseArgs, out: &Output) -> Result<ExitCode> {
         "reference": reference,
         "skipped": skipped,
         "pushed": pushed,
+        "deployed": deployed,
     }))?;
     Ok(ExitCode::SUCCESS)
 }

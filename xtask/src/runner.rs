@@ -54,16 +54,21 @@ struct KubeFlags {
 
 impl KubeFlags {
     async fn client(&self) -> Result<DeployClient> {
-        let path = match &self.kubeconfig {
-            Some(p) => p.clone(),
-            None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-                Some(v) => PathBuf::from(v),
-                None => {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".kube/config")
-                }
-            },
-        };
+        let path = default_kubeconfig(self.kubeconfig.clone());
         Ok(DeployClient::from_kubeconfig(&path, DeployOptions::default()).await?)
+    }
+}
+
+/// `flag`, else `$KUBECONFIG` (its first file), else `~/.kube/config`, as kubectl picks.
+pub fn default_kubeconfig(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(p) = flag {
+        return p;
+    }
+    match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(v) => std::env::split_paths(&v)
+            .next()
+            .unwrap_or_else(|| PathBuf::from(&v)),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".kube/config"),
     }
 }
 

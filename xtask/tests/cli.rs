@@ -833,3 +833,82 @@ async fn role_assignment_create_assigns_by_role_name() -> Result<()> {
     assert_eq!(assignments[0].1["properties"]["principalId"], principal);
     Ok(())
 }
+
+/// `release --registry … --deploy`: the image is pushed to the rig registry, the `[deploy]`
+/// template is rendered with the new version and image, applied to the Kubernetes test server
+/// (whose kubelet pulls the image from the registry) and the rollout waited for.
+#[tokio::test(flavor = "multi_thread")]
+async fn release_deploy_rolls_the_new_image_out() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Anonymous).await?;
+    let kube = shared::kube().await?;
+    let work = tempfile::tempdir()?;
+    let template = work.path().join("deployment.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: release-probe\n  labels:\n    version: \"{{ .version }}\"\nspec:\n  selector:\n    matchLabels:\n      app: release-probe\n  template:\n    metadata:\n      labels:\n        app: release-probe\n    spec:\n      containers:\n      - name: probe\n        image: {{ .image }}\n",
+    )?;
+    let release_file = work.path().join("release.toml");
+    let mut text = std::fs::read_to_string(workspace().join("release.toml"))?;
+    text.push_str(&format!(
+        "\n[deploy]\ntemplate = {:?}\n",
+        template.display().to_string()
+    ));
+    std::fs::write(&release_file, text)?;
+    let mut cli = Cli::new()?;
+    cli.var(
+        "CARGO_TARGET_DIR",
+        work.path().join("target").display().to_string(),
+    )
+    .var("KUBECONFIG", kube.kubeconfig_path().display().to_string());
+    let tag = "0.1.0-deploy-test-1";
+    let out: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &[
+                "release",
+                "--file",
+                &release_file.display().to_string(),
+                "--registry",
+                &registry.host,
+                "--version",
+                tag,
+                "--output-dir",
+                &work.path().join("images").display().to_string(),
+                "--deploy",
+            ],
+        )
+        .await?,
+    )?;
+    let pushed = out["pushed"].as_str().context("pushed")?.to_owned();
+    assert!(
+        out["deployed"]
+            .as_array()
+            .context("deployed")?
+            .iter()
+            .any(|o| o
+                .as_str()
+                .is_some_and(|s| s.contains("Deployment") && s.ends_with("release-probe"))),
+        "{out}"
+    );
+    let output = kube
+        .kubectl()?
+        .args(["get", "deployment", "release-probe", "-o", "json"])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deployment: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        pushed.as_str()
+    );
+    assert_eq!(deployment["metadata"]["labels"]["version"], tag);
+    assert!(
+        deployment["status"]["readyReplicas"].as_i64().unwrap_or(0) >= 1,
+        "{deployment}"
+    );
+    Ok(())
+}
