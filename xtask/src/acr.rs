@@ -498,7 +498,7 @@ fn layout_source(source: &str) -> Result<(Box<dyn ImageSource>, String)> {
 
 pub async fn image(args: ImageArgs, out: &Output) -> Result<()> {
     let azure = Azure::from_env()?;
-    let transfer = Transfer::default();
+    let transfer = Transfer::default().with_progress(crate::progress::transfer());
     match args.command {
         Image::Push {
             source,

@@ -19,6 +19,7 @@ mod azure;
 mod bench;
 mod cluster;
 mod output;
+mod progress;
 mod release;
 mod runner;
 mod test;

@@ -263,7 +263,7 @@ pub async fn run(args: ReleaseArgs, out: &Output) -> Result<ExitCode> {
     }
     let reference = format!("oci:{}:{version}", layout_dir.display());
     step(dry, &format!("assemble the image into {reference}"));
-    let transfer = Transfer::default();
+    let transfer = Transfer::default().with_progress(crate::progress::transfer());
     let mut digest = None;
     let mut skipped = false;
     if !dry {

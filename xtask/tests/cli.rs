@@ -525,6 +525,13 @@ async fn release_pushes_to_a_registry() -> Result<()> {
     ensure!(rerun.status.success());
     let stderr = String::from_utf8(rerun.stderr)?;
     assert!(stderr.contains("0 blobs uploaded"), "{stderr}");
+    // Not a terminal: progress is plain lines, one per blob.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("blob ") && l.contains("Skipped")),
+        "{stderr}"
+    );
     Ok(())
 }
 
