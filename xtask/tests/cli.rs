@@ -919,3 +919,77 @@ async fn release_deploy_rolls_the_new_image_out() -> Result<()> {
     );
     Ok(())
 }
+
+/// The seed's first step: `login` prints the device code, a person approves it in Chromium,
+/// the login lands in the token cache, and `account list` then works from that cache alone (no
+/// `AZURE_CLIENT_*` in its environment).
+#[tokio::test(flavor = "multi_thread")]
+async fn device_login_in_chromium_then_account_list_from_the_cache() -> Result<()> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let _logs = LogsOnFailure::new();
+    let arm = arm_with_subscriptions().await?;
+    let entra = shared::entra().await?;
+    let mut cli = Cli::new()?;
+    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
+        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
+        .var(
+            "AZURE_RESOURCE_MANAGER_AUDIENCE",
+            "https://management.azure.com",
+        );
+    let mut command = tokio::process::Command::new(EXE);
+    command
+        .env_clear()
+        .current_dir(workspace())
+        .args(["login", "-o", "table"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in &cli.vars {
+        command.env(k, v);
+    }
+    let mut child = command.spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let prompt = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .context("login ended without a prompt")?;
+        eprintln!("login: {line}");
+        if line.contains("enter the code") {
+            break line;
+        }
+    };
+    let between = |after: &str, before: &str| -> Result<String> {
+        let start = prompt.find(after).context("prompt shape")? + after.len();
+        let end = prompt[start..].find(before).context("prompt shape")? + start;
+        Ok(prompt[start..end].to_owned())
+    };
+    let uri = between("open the page ", " and enter")?;
+    let code = between("enter the code ", " to ")?;
+    let browser = shared::browser().await?;
+    let session = browser.session().await?;
+    let approved =
+        studio_tests::browser::approve_device_login(&session, &uri, &code, "ada@contoso.example")
+            .await;
+    session.close().await.ok();
+    approved?;
+    let output = child.wait_with_output().await?;
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await? {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    ensure!(output.status.success(), "login failed: {rest}");
+    assert!(rest.contains("signed in as ada@contoso.example"), "{rest}");
+    let table = String::from_utf8(output.stdout)?;
+    assert!(table.contains("Sentient AI Evaluation"), "{table}");
+
+    let listed: Value = serde_json::from_str(&cli.ok(&workspace(), &["account", "list"]).await?)?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    cli.ok(&workspace(), &["logout"]).await?;
+    let after = cli.run(&workspace(), &["account", "list"]).await?;
+    let line = one_error_line(&after)?;
+    assert!(line.contains("cargo xtask login"), "{line}");
+    Ok(())
+}
