@@ -1046,3 +1046,104 @@ async fn group_create_show_delete() -> Result<()> {
     // studio-acr's tests.)
     Ok(())
 }
+
+/// `acr show`, `acr credential show` and `acr check-name` answer with Microsoft's published
+/// examples (the ARM paths and API version the CLI asks for must match the spec's).
+#[tokio::test(flavor = "multi_thread")]
+async fn acr_show_credential_and_check_name_from_the_published_examples() -> Result<()> {
+    use studio_tests::arm_fake::{example, response_body};
+    let _logs = LogsOnFailure::new();
+    let mock = HttpsMock::start().await?;
+    let base = "/subscriptions/00000000-0000-0000-0000-000000000000";
+    let registry = format!(
+        "{base}/resourceGroups/myResourceGroup/providers/Microsoft.ContainerRegistry/registries/myRegistry"
+    );
+    let version = "2025-11-01";
+    for (verb, route, file) in [
+        ("GET", registry.clone(), "RegistryGet"),
+        (
+            "POST",
+            format!("{registry}/listCredentials"),
+            "RegistryListCredentials",
+        ),
+        (
+            "POST",
+            format!("{base}/providers/Microsoft.ContainerRegistry/checkNameAvailability"),
+            "RegistryCheckNameNotAvailable",
+        ),
+    ] {
+        let body = response_body(
+            &example(&format!("containerregistry/{version}/examples/{file}.json"))?,
+            200,
+        )?;
+        Mock::given(method(verb))
+            .and(path(route.as_str()))
+            .and(query_param("api-version", version))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .expect(1)
+            .mount(&mock.server)
+            .await;
+    }
+    let mut cli = Cli::new()?;
+    cli.azure(&mock).await?;
+    let dir = workspace();
+    let sub = "00000000-0000-0000-0000-000000000000";
+    let login_server = cli
+        .ok(
+            &dir,
+            &[
+                "acr",
+                "show",
+                "-g",
+                "myResourceGroup",
+                "-n",
+                "myRegistry",
+                "--subscription",
+                sub,
+                "--query",
+                "properties.loginServer",
+                "-o",
+                "tsv",
+            ],
+        )
+        .await?;
+    assert_eq!(login_server, "myRegistry.azurecr.io\n"); // as the example spells it
+    let password = cli
+        .ok(
+            &dir,
+            &[
+                "acr",
+                "credential",
+                "show",
+                "-g",
+                "myResourceGroup",
+                "-n",
+                "myRegistry",
+                "--subscription",
+                sub,
+                "--query",
+                "passwords[?name=='password2'].value | [0]",
+                "-o",
+                "tsv",
+            ],
+        )
+        .await?;
+    assert_eq!(password, "00000000000000000000000000000000\n");
+    let available: Value = serde_json::from_str(
+        &cli.ok(
+            &dir,
+            &[
+                "acr",
+                "check-name",
+                "--name",
+                "myRegistry",
+                "--subscription",
+                sub,
+            ],
+        )
+        .await?,
+    )?;
+    assert_eq!(available["nameAvailable"], false);
+    assert_eq!(available["reason"], "AlreadyExists");
+    Ok(())
+}
