@@ -1151,3 +1151,99 @@ async fn acr_show_credential_and_check_name_from_the_published_examples() -> Res
     assert_eq!(available["reason"], "AlreadyExists");
     Ok(())
 }
+
+/// `ad sp create-for-rbac`: Graph makes the application, principal and password; ARM's role
+/// assignment answers `PrincipalNotFound` while the principal replicates, and the retry is
+/// printed as az prints it (`1/36`). The password reaches stdout only.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_for_rbac_prints_the_replication_retry() -> Result<()> {
+    use studio_tests::arm_fake::{example, response_body};
+    let _logs = LogsOnFailure::new();
+    let graph = HttpsMock::start().await?;
+    let arm = HttpsMock::start().await?;
+    // Graph bodies as Microsoft Graph v1.0 documents them (no Graph vectors are shared yet).
+    Mock::given(method("POST"))
+        .and(path("/v1.0/applications"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "03ef14b0-ca33-4840-8f4f-d6e91916010e", "appId": "631a96bc-a705-4eda-9f99-fdaf9f54f6a2",
+            "displayName": "studio-runner"})))
+        .mount(&graph.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/servicePrincipals"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "59e617e5-e447-4adc-8b88-00af644d7c92", "appId": "631a96bc-a705-4eda-9f99-fdaf9f54f6a2",
+            "displayName": "studio-runner"})))
+        .mount(&graph.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/v1.0/applications/03ef14b0-ca33-4840-8f4f-d6e91916010e/addPassword",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "keyId": "f0b0b335-1d71-4883-8f98-567911bfdca6", "endDateTime": "2027-11-26T00:00:00Z",
+            "secretText": "mlg8Q~not-a-real-secret-v5d", "hint": "mlg", "displayName": "rbac"})))
+        .mount(&graph.server)
+        .await;
+    let definition = response_body(
+        &example("authorization/2022-04-01/examples/GetRoleDefinitionByName.json")?,
+        200,
+    )?;
+    let role = definition["properties"]["roleName"]
+        .as_str()
+        .context("roleName")?
+        .to_owned();
+    Mock::given(method("GET"))
+        .and(path("/subscriptions/0/resourceGroups/studio/providers/Microsoft.Authorization/roleDefinitions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "value": [definition] })))
+        .mount(&arm.server)
+        .await;
+    let created = response_body(
+        &example("authorization/2022-04-01/examples/RoleAssignments_CreateForResourceGroup.json")?,
+        201,
+    )?;
+    Mock::given(method("PUT"))
+        .respond_with(studio_tests::arm_fake::sequence(vec![
+            ResponseTemplate::new(400).set_body_json(json!({"error": {"code": "PrincipalNotFound",
+                "message": "Principal 59e617e5e4474adc8b8800af644d7c92 does not exist in the directory 72f988bf-86f1-41af-91ab-2d7cd011db47."}})),
+            ResponseTemplate::new(201).set_body_json(created),
+        ]))
+        .expect(2)
+        .mount(&arm.server)
+        .await;
+    let mut cli = Cli::new()?;
+    cli.azure(&arm)
+        .await?
+        .var("MICROSOFT_GRAPH_ENDPOINT", graph.uri())
+        .var("MICROSOFT_GRAPH_AUDIENCE", "https://graph.microsoft.com");
+    let output = cli
+        .run(
+            &workspace(),
+            &[
+                "ad",
+                "sp",
+                "create-for-rbac",
+                "--name",
+                "studio-runner",
+                "--role",
+                &role,
+                "--scopes",
+                "/subscriptions/0/resourceGroups/studio",
+            ],
+        )
+        .await?;
+    let stderr = String::from_utf8(output.stderr)?;
+    ensure!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Retrying role assignment creation: 1/36"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("mlg8Q"),
+        "the password never reaches stderr"
+    );
+    let sp: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(sp["appId"], "631a96bc-a705-4eda-9f99-fdaf9f54f6a2");
+    assert_eq!(sp["password"], "mlg8Q~not-a-real-secret-v5d");
+    Ok(())
+}
