@@ -321,7 +321,7 @@ impl ArmClient {
             .await
             .map_err(|e| Error::Http {
                 endpoint,
-                reason: e.to_string(),
+                reason: error_chain(&e),
             })?;
         let (status, headers, body) = response.deconstruct();
         let headers = headers
@@ -763,6 +763,23 @@ fn redact_query(url: &Url) -> String {
 
 fn to_time(d: Duration) -> azure_core::time::Duration {
     azure_core::time::Duration::try_from(d).unwrap_or(azure_core::time::Duration::MAX)
+}
+
+/// An error and its sources on one line (`a: b: c`), skipping a source already contained in
+/// the text: azure_core's pipeline wraps a credential's refusal in "non-transport error", and
+/// the refusal (which never carries a secret) is what tells the user what to do.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = e.source();
+    }
+    text
 }
 
 #[cfg(test)]

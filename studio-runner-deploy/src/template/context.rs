@@ -323,8 +323,115 @@ fn set_path(root: &mut Value, key: &str, value: Value) {
     }
 }
 
+impl Duat {
+    /// The release version duat computes: `<version>-<branch>-<base62 of unix_seconds>`, e.g.
+    /// `0.0.33-master-1elHeQ` (see [`release_version`]).
+    pub fn release_version(&self, unix_seconds: u64) -> String {
+        release_version(&self.version, &self.git_branch, unix_seconds)
+    }
+
+    /// The image name duat uses: `<owner>/<repo>/<module>` from the git remote, lower-cased;
+    /// just the module without a remote (see [`image_name`]).
+    pub fn image_name(&self) -> String {
+        image_name(&self.git_url, &self.module)
+    }
+}
+
+/// `<version>-<branch>-<base62 of unix_seconds>`: the branch with every non-alphanumeric
+/// character as `-` (`head` when detached), the time in base 62 (`0-9A-Za-z`).
+///
+/// ```
+/// use studio_runner_deploy::template::release_version;
+/// assert_eq!(release_version("0.0.33", "master", 1518455542), "0.0.33-master-1elHeQ");
+/// ```
+pub fn release_version(version: &str, branch: &str, unix_seconds: u64) -> String {
+    let branch: String = if branch.is_empty() { "head" } else { branch }
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("{version}-{branch}-{}", base62(unix_seconds))
+}
+
+/// `n` in base 62 with the digits `0-9A-Za-z` (`0` for zero).
+pub fn base62(mut n: u64) -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 62) as usize]);
+        n /= 62;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `<owner>/<repo>/<module>` from a git remote URL (https, ssh or scp-like), lower-cased, the
+/// `.git` suffix dropped; `module` alone when the URL has no owner and repository.
+///
+/// ```
+/// use studio_runner_deploy::template::image_name;
+/// assert_eq!(image_name("git@github.com:leaf-ai/Studio-Go-Runner.git", "runner"), "leaf-ai/studio-go-runner/runner");
+/// assert_eq!(image_name("", "runner"), "runner");
+/// ```
+pub fn image_name(git_url: &str, module: &str) -> String {
+    let url = git_url.trim().trim_end_matches('/');
+    let url = url.strip_suffix(".git").unwrap_or(url);
+    // After the scheme and host: `https://host/owner/repo`, `ssh://git@host:22/owner/repo`,
+    // `git@host:owner/repo`.
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map(|(_, p)| p).unwrap_or(""),
+        None => url.split_once(':').map(|(_, p)| p).unwrap_or(url),
+    };
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let module = scrub_module_name(module);
+    match segments.as_slice() {
+        [.., owner, repo] => format!(
+            "{}/{}/{module}",
+            scrub_module_name(owner),
+            scrub_module_name(repo)
+        ),
+        _ => module,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn release_version_is_duats() {
+        assert_eq!(
+            super::release_version("0.0.33", "master", 1518455542),
+            "0.0.33-master-1elHeQ"
+        );
+        assert_eq!(
+            super::release_version("1.2.3", "feature/x_y", 0),
+            "1.2.3-feature-x-y-0"
+        );
+        assert_eq!(super::base62(61), "z");
+        assert_eq!(super::base62(62), "10");
+    }
+
+    #[test]
+    fn image_name_from_remotes() {
+        for url in [
+            "https://github.com/Leaf-AI/studio-go-runner.git",
+            "git@github.com:leaf-ai/studio-go-runner.git",
+            "ssh://git@github.com:22/leaf-ai/studio-go-runner",
+        ] {
+            assert_eq!(
+                super::image_name(url, "Runner"),
+                "leaf-ai/studio-go-runner/runner",
+                "{url}"
+            );
+        }
+        assert_eq!(
+            super::image_name("/srv/git/studio", "studio"),
+            "git/studio/studio"
+        );
+        assert_eq!(super::image_name("", "studio"), "studio");
+    }
+
     use super::*;
 
     #[test]

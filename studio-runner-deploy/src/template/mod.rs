@@ -46,7 +46,9 @@ mod yaml;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-pub use context::{Context, Duat, parse_values, scrub_module_name};
+pub use context::{
+    Context, Duat, base62, image_name, parse_values, release_version, scrub_module_name,
+};
 pub use value::Value;
 
 use crate::Error;

@@ -1,0 +1,92 @@
+//! What every Azure command needs: the cloud (with the `AZURE_*_ENDPOINT` overrides), the
+//! transport (`SSL_CERT_FILE`), the config directory (`STUDIO_CONFIG_DIR`), the default
+//! credential chain and an ARM client.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use azure_core::credentials::TokenCredential;
+use studio_azure_auth::arm::{ArmClient, ArmClientOptions};
+use studio_azure_auth::cache::TokenCache;
+use studio_azure_auth::cloud::Cloud;
+use studio_azure_auth::credential::{
+    CachedLoginOptions, DefaultCredential, DefaultCredentialOptions,
+};
+use studio_azure_auth::store::ConfigDir;
+use studio_azure_auth::transport::TransportOptions;
+
+/// The token audience of ARM when it differs from its endpoint (sovereign proxies, test
+/// rigs): `AZURE_RESOURCE_MANAGER_AUDIENCE`, e.g. `https://management.azure.com`.
+pub const ARM_AUDIENCE_VAR: &str = "AZURE_RESOURCE_MANAGER_AUDIENCE";
+
+/// The environment of one CLI run.
+pub struct Azure {
+    pub cloud: Cloud,
+    pub transport: TransportOptions,
+    pub dir: ConfigDir,
+}
+
+impl Azure {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self> {
+        Ok(Self {
+            cloud: Cloud::from_env(None)?,
+            transport: TransportOptions::default(),
+            dir: ConfigDir::from_env()?,
+        })
+    }
+
+    /// The token cache in the config directory.
+    pub fn cache(&self) -> TokenCache {
+        TokenCache::in_dir(self.dir.clone())
+    }
+
+    /// The scope of ARM tokens.
+    pub fn arm_scope(&self) -> String {
+        match std::env::var(ARM_AUDIENCE_VAR)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(audience) => format!("{}/.default", audience.trim().trim_end_matches('/')),
+            None => format!("{}.default", self.cloud.resource_manager),
+        }
+    }
+
+    /// The default chain: environment → cached login → Azure CLI.
+    pub fn credential(&self) -> Result<Arc<dyn TokenCredential>> {
+        let options = DefaultCredentialOptions {
+            cache: Some(self.cache()),
+            cached_login: CachedLoginOptions {
+                cloud: self.cloud.clone(),
+                transport: self.transport.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Ok(Arc::new(DefaultCredential::new(options)?))
+    }
+
+    /// An ARM client with the default credential.
+    pub fn arm(&self) -> Result<ArmClient> {
+        let options = ArmClientOptions {
+            transport: self.transport.clone(),
+            ..Default::default()
+        };
+        Ok(ArmClient::with_endpoint(
+            self.cloud.resource_manager.clone(),
+            &self.arm_scope(),
+            self.credential()?,
+            options,
+        )?)
+    }
+
+    /// The subscription to work in: `--subscription`, else the default one (`account set`).
+    pub fn subscription(&self, flag: Option<&str>) -> Result<String> {
+        if let Some(s) = flag {
+            return Ok(s.to_owned());
+        }
+        let default = studio_azure_auth::subscription::default_subscription(&self.dir)?
+            .context("no subscription chosen: run `cargo xtask account set --subscription <id or name>` or pass --subscription")?;
+        Ok(default.subscription_id)
+    }
+}

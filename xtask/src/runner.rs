@@ -1,0 +1,172 @@
+//! `runner …`: render the stencil template, server-side apply it as a release, wait; status and
+//! delete (kubectl's habits over `studio-runner-deploy`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::json;
+use studio_runner_deploy::template::{Context, RenderOptions, Template, parse_values};
+use studio_runner_deploy::wait::WaitOptions;
+use studio_runner_deploy::{DeployClient, DeployOptions, manifest};
+
+use crate::output::Output;
+
+/// `runner`.
+#[derive(clap::Args)]
+pub struct RunnerArgs {
+    #[command(subcommand)]
+    command: RunnerCommand,
+}
+
+/// The template and its data.
+#[derive(clap::Args)]
+struct RenderFlags {
+    /// The stencil template (Go text/template + sprig, as duat's stencil).
+    #[arg(short, long)]
+    template: PathBuf,
+    /// `k=v,k=v` values laid over `.duat` and `.Env`.
+    #[arg(long)]
+    values: Option<String>,
+}
+
+impl RenderFlags {
+    fn render(&self) -> Result<String> {
+        let mut context = Context::discover(std::path::Path::new("."))?;
+        if let Some(values) = &self.values {
+            context.values = parse_values(values)?;
+        }
+        Ok(Template::from_file(&self.template)?.render(&context, &RenderOptions::default())?)
+    }
+}
+
+/// Which cluster.
+#[derive(clap::Args)]
+struct KubeFlags {
+    /// The kubeconfig (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The release name (labels every object; prune and delete use it).
+    #[arg(short, long, default_value = "runner")]
+    release: String,
+}
+
+impl KubeFlags {
+    async fn client(&self) -> Result<DeployClient> {
+        let path = default_kubeconfig(self.kubeconfig.clone());
+        Ok(DeployClient::from_kubeconfig(&path, DeployOptions::default()).await?)
+    }
+}
+
+/// `flag`, else `$KUBECONFIG` (its first file), else `~/.kube/config`, as kubectl picks.
+pub fn default_kubeconfig(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(p) = flag {
+        return p;
+    }
+    match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(v) => std::env::split_paths(&v)
+            .next()
+            .unwrap_or_else(|| PathBuf::from(&v)),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".kube/config"),
+    }
+}
+
+#[derive(clap::Subcommand)]
+enum RunnerCommand {
+    /// Render the template to stdout (a missing value fails at file:line:column).
+    #[command(
+        after_help = "Example:\n  cargo xtask runner render --template examples/azure/deployment-1.9.yaml"
+    )]
+    Render {
+        #[command(flatten)]
+        render: RenderFlags,
+    },
+    /// Render, server-side apply as a release, prune what it dropped, wait for the rollout.
+    #[command(
+        after_help = "Example:\n  cargo xtask runner deploy --template examples/azure/deployment-1.9.yaml --kubeconfig _output/test-user-k8s-5a8b9c/kubeconfig/kubeconfig.eastus.json"
+    )]
+    Deploy {
+        #[command(flatten)]
+        render: RenderFlags,
+        #[command(flatten)]
+        kube: KubeFlags,
+        /// How long to wait for the rollout, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// The objects of a release.
+    #[command(after_help = "Example:\n  cargo xtask runner status --release runner -o table")]
+    Status {
+        #[command(flatten)]
+        kube: KubeFlags,
+    },
+    /// Delete every object of a release.
+    #[command(after_help = "Example:\n  cargo xtask runner delete --release runner")]
+    Delete {
+        #[command(flatten)]
+        kube: KubeFlags,
+    },
+}
+
+fn objects(refs: &[studio_runner_deploy::client::ObjectRef]) -> serde_json::Value {
+    json!(
+        refs.iter()
+            .map(|o| json!({"apiVersion": o.api_version, "kind": o.kind, "namespace": o.namespace, "name": o.name}))
+            .collect::<Vec<_>>()
+    )
+}
+
+pub async fn runner(args: RunnerArgs, out: &Output) -> Result<()> {
+    match args.command {
+        RunnerCommand::Render { render } => {
+            print!("{}", render.render()?);
+            Ok(())
+        }
+        RunnerCommand::Deploy {
+            render,
+            kube,
+            timeout,
+        } => {
+            let yaml = render.render()?;
+            let objects_in = manifest::parse(&yaml)?;
+            let deploy = kube.client().await?;
+            let report = deploy.apply(&kube.release, &objects_in).await?;
+            for applied in &report.applied {
+                eprintln!("applied {}", applied.object);
+            }
+            deploy.prune(&kube.release, &report).await?;
+            let spinner = std::io::stderr().is_terminal().then(|| {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar.set_message(format!("waiting for release {} to roll out", kube.release));
+                bar
+            });
+            if spinner.is_none() {
+                eprintln!("waiting for release {} to roll out", kube.release);
+            }
+            let waited = deploy
+                .wait(
+                    &report,
+                    &WaitOptions {
+                        timeout: Duration::from_secs(timeout),
+                    },
+                )
+                .await;
+            if let Some(bar) = spinner {
+                bar.finish_and_clear();
+            }
+            waited?;
+            let refs: Vec<_> = report.applied.iter().map(|a| a.object.clone()).collect();
+            out.emit(objects(&refs))
+        }
+        RunnerCommand::Status { kube } => {
+            let deploy = kube.client().await?;
+            out.emit(objects(&deploy.release_objects(&kube.release).await?))
+        }
+        RunnerCommand::Delete { kube } => {
+            let deploy = kube.client().await?;
+            out.emit(objects(&deploy.delete_release(&kube.release).await?))
+        }
+    }
+}

@@ -1,0 +1,1249 @@
+//! The command line as a user runs it: the built `xtask` binary as a child process, with every
+//! endpoint given through its environment (`AZURE_AUTHORITY_HOST`,
+//! `AZURE_RESOURCE_MANAGER_ENDPOINT`, `SSL_CERT_FILE`, `STUDIO_CONFIG_DIR`, ...), against the
+//! rig's peers: the Entra stand-in signs the tokens, an https ARM fake answers, the rig
+//! registry receives pushes, and skopeo reads what `release` wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use anyhow::{Context, Result, bail, ensure};
+use base64::Engine;
+use serde_json::{Value, json};
+use studio_tests::https::HttpsMock;
+use studio_tests::shared::{self, Mode};
+use studio_tests::{LogsOnFailure, rig};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, Request, ResponseTemplate};
+
+const EXE: &str = env!("CARGO_BIN_EXE_xtask");
+
+/// A child `xtask` with a clean environment: a private HOME and config directory, the rig's
+/// CA as `SSL_CERT_FILE`, and what cargo needs to build.
+struct Cli {
+    _home: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl Cli {
+    fn new() -> Result<Self> {
+        let home = tempfile::tempdir()?;
+        let real_home = std::env::var("HOME").unwrap_or_default();
+        let mut vars = vec![
+            ("HOME".to_owned(), home.path().display().to_string()),
+            (
+                "STUDIO_CONFIG_DIR".to_owned(),
+                home.path().join("studio").display().to_string(),
+            ),
+            (
+                "DOCKER_CONFIG".to_owned(),
+                home.path().join("docker").display().to_string(),
+            ),
+            (
+                "SSL_CERT_FILE".to_owned(),
+                rig().ca.cert_path.display().to_string(),
+            ),
+            (
+                "CARGO_HOME".to_owned(),
+                std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{real_home}/.cargo")),
+            ),
+            (
+                "RUSTUP_HOME".to_owned(),
+                std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{real_home}/.rustup")),
+            ),
+        ];
+        for name in ["PATH", "CARGO", "RUSTUP_TOOLCHAIN"] {
+            if let Ok(value) = std::env::var(name) {
+                vars.push((name.to_owned(), value));
+            }
+        }
+        Ok(Self { _home: home, vars })
+    }
+
+    fn var(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.vars.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// The endpoints and the environment credential of the Entra stand-in's secret client.
+    async fn azure(&mut self, arm: &HttpsMock) -> Result<&mut Self> {
+        let entra = shared::entra().await?;
+        self.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
+            .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
+            .var(
+                "AZURE_RESOURCE_MANAGER_AUDIENCE",
+                "https://management.azure.com",
+            )
+            .var("MICROSOFT_GRAPH_ENDPOINT", arm.uri())
+            .var("AZURE_TENANT_ID", entra.tenant.as_str())
+            .var("AZURE_CLIENT_ID", entra.secret_client.0.as_str())
+            .var("AZURE_CLIENT_SECRET", entra.secret_client.1.as_str());
+        Ok(self)
+    }
+
+    async fn run(&self, dir: &Path, args: &[&str]) -> Result<Output> {
+        let mut command = tokio::process::Command::new(EXE);
+        command.env_clear().current_dir(dir).args(args);
+        for (k, v) in &self.vars {
+            command.env(k, v);
+        }
+        let output = command.output().await.context("running xtask")?;
+        eprintln!(
+            "$ xtask {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        Ok(output)
+    }
+
+    async fn ok(&self, dir: &Path, args: &[&str]) -> Result<String> {
+        let output = self.run(dir, args).await?;
+        ensure!(
+            output.status.success(),
+            "xtask {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8(output.stdout)?)
+    }
+}
+
+fn workspace() -> PathBuf {
+    studio_tests::workspace_root()
+}
+
+/// The claims of a bearer token (the stand-in signed it; we only read it).
+fn claims(request: &Request) -> Option<Value> {
+    let auth = request.headers.get("authorization")?.to_str().ok()?;
+    let jwt = auth.strip_prefix("Bearer ")?;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// ARM's `GET /subscriptions`, answered only for a token the stand-in issued for ARM.
+async fn arm_with_subscriptions() -> Result<HttpsMock> {
+    let mock = HttpsMock::start().await?;
+    let issuer = shared::entra().await?.issuer();
+    let subscription = |id: &str, name: &str| {
+        json!({"id": format!("/subscriptions/{id}"), "subscriptionId": id, "tenantId": studio_tests::entra::TENANT_ID,
+               "displayName": name, "state": "Enabled", "authorizationSource": "RoleBased",
+               "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"}})
+    };
+    let body = json!({"value": [
+        subscription("11111111-1111-1111-1111-111111111111", "Sentient AI Evaluation"),
+        subscription("22222222-2222-2222-2222-222222222222", "Production"),
+    ]});
+    Mock::given(method("GET"))
+        .and(path("/subscriptions"))
+        .and(query_param(
+            "api-version",
+            studio_azure_auth::arm::SUBSCRIPTIONS_API_VERSION,
+        ))
+        .and(move |request: &Request| {
+            claims(request).is_some_and(|c| {
+                c["aud"] == "https://management.azure.com" && c["iss"] == issuer.as_str()
+            })
+        })
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&mock.server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}})))
+        .mount(&mock.server)
+        .await;
+    Ok(mock)
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_list_in_every_format_and_with_a_query() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let arm = arm_with_subscriptions().await?;
+    let mut cli = Cli::new()?;
+    cli.azure(&arm).await?;
+    let dir = workspace();
+
+    let json: Value = serde_json::from_str(&cli.ok(&dir, &["account", "list"]).await?)?;
+    let names: Vec<&str> = json
+        .as_array()
+        .context("a list")?
+        .iter()
+        .filter_map(|s| s["displayName"].as_str())
+        .collect();
+    assert_eq!(names, ["Sentient AI Evaluation", "Production"]);
+    assert!(
+        json.as_array()
+            .context("a list")?
+            .iter()
+            .all(|s| s["isDefault"] == false)
+    );
+
+    cli.ok(&dir, &["account", "set", "--subscription", "Production"])
+        .await?;
+    let shown: Value = serde_json::from_str(&cli.ok(&dir, &["account", "show"]).await?)?;
+    assert_eq!(
+        shown["subscriptionId"],
+        "22222222-2222-2222-2222-222222222222"
+    );
+
+    let jsonc = cli.ok(&dir, &["account", "list", "-o", "jsonc"]).await?;
+    assert!(jsonc.contains('\x1b'), "jsonc has colours");
+    let plain: Value = serde_json::from_str(&strip_ansi(&jsonc))?;
+    assert_eq!(plain[1]["isDefault"], true);
+
+    let yaml = cli.ok(&dir, &["account", "list", "-o", "yaml"]).await?;
+    let from_yaml: Value = serde_saphyr::from_str(&yaml)?;
+    assert_eq!(from_yaml[1]["displayName"], "Production");
+    assert_eq!(from_yaml[1]["isDefault"], true);
+
+    let table = cli.ok(&dir, &["account", "list", "-o", "table"]).await?;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    for column in [
+        "DisplayName",
+        "IsDefault",
+        "State",
+        "SubscriptionId",
+        "TenantId",
+    ] {
+        assert!(lines[0].contains(column), "{column} in {}", lines[0]);
+    }
+    assert!(!lines[0].contains("SubscriptionPolicies"));
+    assert!(lines[1].chars().all(|c| c == '-' || c == ' '));
+    assert!(lines[3].starts_with("Production ") && lines[3].contains(" True "));
+
+    let tsv = cli.ok(&dir, &["account", "list", "-o", "tsv"]).await?;
+    let rows: Vec<Vec<&str>> = tsv.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][0], "Sentient AI Evaluation");
+    assert!(rows[1].contains(&"22222222-2222-2222-2222-222222222222"));
+
+    assert_eq!(cli.ok(&dir, &["account", "list", "-o", "none"]).await?, "");
+
+    let query = cli
+        .ok(
+            &dir,
+            &[
+                "account",
+                "list",
+                "--query",
+                "[?isDefault].subscriptionId | [0]",
+                "-o",
+                "tsv",
+            ],
+        )
+        .await?;
+    assert_eq!(query, "22222222-2222-2222-2222-222222222222\n");
+    let projected: Value = serde_json::from_str(
+        &cli.ok(
+            &dir,
+            &[
+                "account",
+                "list",
+                "--query",
+                "[].{name:displayName, default:isDefault}",
+            ],
+        )
+        .await?,
+    )?;
+    assert_eq!(
+        projected,
+        json!([{"name": "Sentient AI Evaluation", "default": false}, {"name": "Production", "default": true}])
+    );
+    Ok(())
+}
+
+fn one_error_line(output: &Output) -> Result<String> {
+    ensure!(!output.status.success(), "expected a failure");
+    let stderr = String::from_utf8(output.stderr.clone())?;
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    ensure!(lines.len() == 1, "one line expected, got: {stderr}");
+    ensure!(lines[0].starts_with("error: "), "{stderr}");
+    ensure!(output.stdout.is_empty(), "nothing on stdout");
+    Ok(lines[0].to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_one_line_on_stderr_with_a_non_zero_exit() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let arm = arm_with_subscriptions().await?;
+    let mut cli = Cli::new()?;
+    cli.azure(&arm).await?;
+    let dir = workspace();
+    let bad_query = one_error_line(&cli.run(&dir, &["account", "list", "--query", "[?"]).await?)?;
+    assert!(bad_query.contains("--query '[?'"), "{bad_query}");
+
+    // A secret the stand-in does not know: Entra's refusal, on one line.
+    let mut wrong = Cli::new()?;
+    wrong
+        .azure(&arm)
+        .await?
+        .var("AZURE_CLIENT_SECRET", "not-the-secret");
+    let refused = one_error_line(&wrong.run(&dir, &["account", "list"]).await?)?;
+    assert!(
+        refused.contains("invalid_client") || refused.contains("AADSTS"),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("not-the-secret"),
+        "the secret never printed"
+    );
+
+    // No subscription chosen: says what to run.
+    let no_default = one_error_line(&cli.run(&dir, &["group", "show", "--name", "rg"]).await?)?;
+    assert!(no_default.contains("account set"), "{no_default}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_of_every_command_has_an_example() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let cli = Cli::new()?;
+    let dir = workspace();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["release"],
+        &["test"],
+        &["bench"],
+        &["login"],
+        &["logout"],
+        &["account"],
+        &["account", "list"],
+        &["account", "show"],
+        &["account", "set"],
+        &["group"],
+        &["group", "create"],
+        &["group", "show"],
+        &["group", "delete"],
+        &["acr"],
+        &["acr", "check-name"],
+        &["acr", "create"],
+        &["acr", "show"],
+        &["acr", "list"],
+        &["acr", "update"],
+        &["acr", "delete"],
+        &["acr", "import"],
+        &["acr", "login"],
+        &["acr", "credential", "show"],
+        &["acr", "credential", "renew"],
+        &["acr", "repository", "list"],
+        &["acr", "repository", "show-tags"],
+        &["image"],
+        &["image", "push"],
+        &["image", "tag"],
+        &["image", "copy"],
+        &["image", "ls"],
+        &["cluster"],
+        &["cluster", "generate"],
+        &["cluster", "deploy"],
+        &["cluster", "get-credentials"],
+        &["cluster", "attach-acr"],
+        &["runner"],
+        &["runner", "render"],
+        &["runner", "deploy"],
+        &["runner", "status"],
+        &["runner", "delete"],
+        &["ad"],
+        &["ad", "sp", "create-for-rbac"],
+        &["role"],
+        &["role", "assignment", "create"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = cli.ok(&dir, &args).await?;
+        assert!(
+            help.contains("Example"),
+            "`xtask {}` has no example:\n{help}",
+            args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn skopeo(args: &[&str]) -> Result<Value> {
+    let output = std::process::Command::new(studio_tests::require_program("skopeo")?)
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "skopeo {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// `cargo xtask release` on a fresh clone, with no Azure account: an OCI layout skopeo reads,
+/// the tag printed; the same release again skips the build.
+#[tokio::test(flavor = "multi_thread")]
+async fn release_on_a_clean_clone_writes_a_layout_skopeo_reads() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let work = tempfile::tempdir()?;
+    let clone = work.path().join("studio");
+    let status = std::process::Command::new("git")
+        .args(["clone", "--quiet"])
+        .arg(workspace())
+        .arg(&clone)
+        .status()?;
+    ensure!(status.success(), "git clone");
+    let mut cli = Cli::new()?;
+    cli.var(
+        "CARGO_TARGET_DIR",
+        work.path().join("target").display().to_string(),
+    );
+    let out: Value = serde_json::from_str(&cli.ok(&clone, &["release"]).await?)?;
+    let tag = out["tag"].as_str().context("tag")?.to_owned();
+    let name = out["name"].as_str().context("name")?.to_owned();
+    // <workspace version>-<branch>-<base62 seconds>
+    let version = studio_runner_deploy::template::Duat::discover(&clone)?;
+    assert!(
+        tag.starts_with(&format!(
+            "{}-{}-",
+            version.version,
+            version
+                .git_branch
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        )),
+        "{tag}"
+    );
+    // `<owner>/<repo>/studio-probe` from the clone's remote (a local path here).
+    assert!(
+        name == "studio-probe" || name.ends_with("/studio-probe"),
+        "{name}"
+    );
+    let layout = clone.join("_output/images").join(&name);
+    assert_eq!(out["layout"], layout.display().to_string());
+    let inspected = skopeo(&["inspect", &format!("oci:{}:{tag}", layout.display())])?;
+    assert_eq!(inspected["Digest"], out["digest"]);
+    assert_eq!(
+        inspected["Labels"]["org.opencontainers.image.version"],
+        tag.as_str()
+    );
+    assert!(
+        inspected["Env"]
+            .as_array()
+            .context("Env")?
+            .contains(&json!(format!("STUDIO_RELEASE={tag}")))
+    );
+    // The binary is in the layer: unpack with skopeo's dir: transport and look for it.
+    let unpacked = work.path().join("unpacked");
+    let status = std::process::Command::new(studio_tests::require_program("skopeo")?)
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("dir:{}", unpacked.display()))
+        .status()?;
+    ensure!(status.success(), "skopeo copy");
+    let layer_digest = inspected["Layers"][0].as_str().context("a layer")?;
+    let layer = std::fs::File::open(unpacked.join(layer_digest.trim_start_matches("sha256:")))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(layer));
+    let mut found = false;
+    for entry in archive.entries()? {
+        let entry = entry?;
+        found |= entry
+            .path()?
+            .to_string_lossy()
+            .ends_with("usr/local/bin/studio-probe")
+            && entry.header().mode()? & 0o111 != 0;
+    }
+    assert!(found, "the executable studio-probe is in the image");
+
+    let again: Value =
+        serde_json::from_str(&cli.ok(&clone, &["release", "--version", &tag]).await?)?;
+    assert_eq!(again["skipped"], true);
+    assert_eq!(again["digest"], out["digest"]);
+
+    let dry = cli
+        .run(&clone, &["release", "--dry-run", "--registry", "studioml"])
+        .await?;
+    ensure!(dry.status.success());
+    let plan = String::from_utf8(dry.stderr)?;
+    assert!(
+        plan.contains("would: cargo build --release -p studio-probe"),
+        "{plan}"
+    );
+    assert!(plan.contains("would: push"), "{plan}");
+    assert!(plan.contains("studioml.azurecr.io/"), "{plan}");
+    Ok(())
+}
+
+/// `--registry host:port` pushes the release to the rig's registry; a rerun uploads nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn release_pushes_to_a_registry() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Anonymous).await?;
+    let work = tempfile::tempdir()?;
+    let mut cli = Cli::new()?;
+    cli.var(
+        "CARGO_TARGET_DIR",
+        work.path().join("target").display().to_string(),
+    );
+    let tag = "0.1.0-cli-test-1";
+    let args = [
+        "release",
+        "--registry",
+        registry.host.as_str(),
+        "--version",
+        tag,
+        "--output-dir",
+        &work.path().join("images").display().to_string(),
+    ];
+    let out: Value = serde_json::from_str(&cli.ok(&workspace(), &args).await?)?;
+    let pushed = out["pushed"].as_str().context("pushed")?.to_owned();
+    assert!(
+        pushed.starts_with(&format!("{}/", registry.host)),
+        "{pushed}"
+    );
+    let cert_dir = work.path().join("certs");
+    std::fs::create_dir_all(&cert_dir)?;
+    std::fs::copy(&rig().ca.cert_path, cert_dir.join("ca.crt"))?;
+    let inspected = skopeo(&[
+        "inspect",
+        "--cert-dir",
+        &cert_dir.display().to_string(),
+        &format!("docker://{pushed}"),
+    ])?;
+    assert_eq!(inspected["Digest"], out["digest"]);
+    let rerun = cli.run(&workspace(), &args).await?;
+    ensure!(rerun.status.success());
+    let stderr = String::from_utf8(rerun.stderr)?;
+    assert!(stderr.contains("0 blobs uploaded"), "{stderr}");
+    // Not a terminal: progress is plain lines, one per blob.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("blob ") && l.contains("Skipped")),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+/// The seed's registry steps through the CLI against the token-mode registry (the ACR token
+/// service trusting the Entra stand-in): `acr login` writes the docker config, then `image
+/// push`, `image tag`, `image ls`, `acr repository list` and `show-tags` use it.
+#[tokio::test(flavor = "multi_thread")]
+async fn acr_login_then_image_push_tag_and_list_on_the_token_registry() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Token).await?;
+    let arm = HttpsMock::start().await?;
+    let work = tempfile::tempdir()?;
+    let mut cli = Cli::new()?;
+    cli.azure(&arm).await?.var(
+        "CARGO_TARGET_DIR",
+        work.path().join("target").display().to_string(),
+    );
+    let images = work.path().join("images");
+    let release: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &[
+                "release",
+                "--version",
+                "1",
+                "--output-dir",
+                &images.display().to_string(),
+            ],
+        )
+        .await?,
+    )?;
+    let layout = release["layout"].as_str().context("layout")?.to_owned();
+
+    // Anonymous is refused: the registry wants a token.
+    let refused = cli
+        .run(
+            &workspace(),
+            &["image", "ls", &format!("{}/cli/probe", registry.host)],
+        )
+        .await?;
+    ensure!(
+        !refused.status.success(),
+        "anonymous access must be refused"
+    );
+
+    cli.ok(&workspace(), &["acr", "login", "--name", &registry.host])
+        .await?;
+    let docker: Value =
+        serde_json::from_slice(&std::fs::read(cli._home.path().join("docker/config.json"))?)?;
+    assert!(
+        docker["auths"][registry.host.as_str()].is_object(),
+        "{docker}"
+    );
+
+    let image = format!("{}/cli/probe:0.1.0", registry.host);
+    let pushed: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &["image", "push", &format!("oci:{layout}:1"), &image],
+        )
+        .await?,
+    )?;
+    assert_eq!(pushed["digest"], release["digest"]);
+    cli.ok(&workspace(), &["image", "tag", &image, "latest"])
+        .await?;
+    let mut tags: Vec<String> = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &["image", "ls", &format!("{}/cli/probe", registry.host)],
+        )
+        .await?,
+    )?;
+    tags.sort();
+    assert_eq!(tags, ["0.1.0", "latest"]);
+    let repositories: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &["acr", "repository", "list", "--name", &registry.host],
+        )
+        .await?,
+    )?;
+    assert!(
+        repositories
+            .as_array()
+            .context("list")?
+            .contains(&json!("cli/probe"))
+    );
+    let shown = cli
+        .ok(
+            &workspace(),
+            &[
+                "acr",
+                "repository",
+                "show-tags",
+                "--name",
+                &registry.host,
+                "--repository",
+                "cli/probe",
+                "-o",
+                "tsv",
+            ],
+        )
+        .await?;
+    let mut shown: Vec<&str> = shown.lines().collect();
+    shown.sort();
+    assert_eq!(shown, ["0.1.0", "latest"]);
+    Ok(())
+}
+
+fn seed_apimodel() -> Result<PathBuf> {
+    Ok(studio_tests::vectors::vectors_dir()?
+        .join("studio-go-runner/examples/azure/kubernetes.json"))
+}
+
+/// acs-engine's habit: `cluster deploy --dns-prefix … --auto-suffix` writes `_output/<prefix>-<hex>/`
+/// and deploys through ARM (the stateful fake, with the stand-in's tokens), then writes the
+/// kubeconfig; `cluster generate` alone makes no call.
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_generate_and_deploy_with_acs_engine_flags() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let fake = studio_tests::arm_fake::ArmFake::start().await?;
+    fake.state().script = studio_tests::arm_fake::DeploymentScript::Succeed { polls: 0 };
+    let work = tempfile::tempdir()?;
+    let mut cli = Cli::new()?;
+    cli.azure(&fake.mock).await?;
+    let model = seed_apimodel()?.display().to_string();
+
+    let generated: Value = serde_json::from_str(
+        &cli.ok(
+            work.path(),
+            &[
+                "cluster",
+                "generate",
+                "--api-model",
+                &model,
+                "--dns-prefix",
+                "gen-k8s",
+                "--location",
+                "eastus",
+            ],
+        )
+        .await?,
+    )?;
+    assert_eq!(generated["outputDirectory"], "_output/gen-k8s");
+    assert!(
+        work.path()
+            .join("_output/gen-k8s/azuredeploy.json")
+            .is_file()
+    );
+    assert!(fake.requests().await.is_empty(), "generate calls nothing");
+
+    let subscription = "00000000-0000-0000-0000-000000000000";
+    let deployed: Value = serde_json::from_str(
+        &cli.ok(
+            work.path(),
+            &[
+                "cluster",
+                "deploy",
+                "--api-model",
+                &model,
+                "--dns-prefix",
+                "test-user-k8s",
+                "--auto-suffix",
+                "--location",
+                "eastus",
+                "--subscription",
+                subscription,
+            ],
+        )
+        .await?,
+    )?;
+    let dir = deployed["outputDirectory"]
+        .as_str()
+        .context("outputDirectory")?;
+    assert!(dir.starts_with("_output/test-user-k8s-"), "{dir}");
+    let kubeconfig = deployed["kubeconfig"].as_str().context("kubeconfig")?;
+    assert!(
+        work.path().join(kubeconfig).is_file() || Path::new(kubeconfig).is_file(),
+        "{kubeconfig}"
+    );
+    assert!(
+        !fake.state().deployments.is_empty(),
+        "ARM received the deployment"
+    );
+    Ok(())
+}
+
+/// `runner render` fills `.duat` and `.Env`; `runner deploy` server-side applies the release to
+/// the Kubernetes test server, `status` lists it (kubectl agrees), `delete` removes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn runner_render_deploy_status_delete() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let kube = shared::kube().await?;
+    let work = tempfile::tempdir()?;
+    let template = work.path().join("runner.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cli-runner-env\n  namespace: default\ndata:\n  version: \"{{ .duat.version }}\"\n  queue: \"{{ .Env.QUEUE }}\"\n  region: \"{{ .region }}\"\n",
+    )?;
+    let mut cli = Cli::new()?;
+    cli.var("QUEUE", "rmq-cli");
+    let template = template.display().to_string();
+    let rendered = cli
+        .ok(
+            &workspace(),
+            &[
+                "runner",
+                "render",
+                "--template",
+                &template,
+                "--values",
+                "region=eastus",
+            ],
+        )
+        .await?;
+    let version = studio_runner_deploy::template::Duat::discover(&workspace())?.version;
+    assert!(
+        rendered.contains(&format!("version: \"{version}\"")),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("queue: \"rmq-cli\"") && rendered.contains("region: \"eastus\""),
+        "{rendered}"
+    );
+
+    let kubeconfig = kube.kubeconfig_path().display().to_string();
+    let base = [
+        "--kubeconfig",
+        kubeconfig.as_str(),
+        "--release",
+        "cli-release",
+    ];
+    let mut deploy_args = vec![
+        "runner",
+        "deploy",
+        "--template",
+        template.as_str(),
+        "--values",
+        "region=eastus",
+    ];
+    deploy_args.extend(base);
+    let applied: Value = serde_json::from_str(&cli.ok(&workspace(), &deploy_args).await?)?;
+    assert_eq!(applied[0]["name"], "cli-runner-env");
+    let output = kube
+        .kubectl()?
+        .args([
+            "get",
+            "configmap",
+            "cli-runner-env",
+            "-n",
+            "default",
+            "-o",
+            "json",
+        ])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let object: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(object["data"]["queue"], "rmq-cli");
+
+    let mut status_args = vec!["runner", "status"];
+    status_args.extend(base);
+    let status: Value = serde_json::from_str(&cli.ok(&workspace(), &status_args).await?)?;
+    assert_eq!(status[0]["kind"], "ConfigMap");
+    let mut delete_args = vec!["runner", "delete"];
+    delete_args.extend(base);
+    cli.ok(&workspace(), &delete_args).await?;
+    let status: Value = serde_json::from_str(&cli.ok(&workspace(), &status_args).await?)?;
+    assert_eq!(status, json!([]));
+    Ok(())
+}
+
+/// `role assignment create` finds the role by name at the scope and assigns it (the stateful
+/// ARM fake records the assignment).
+#[tokio::test(flavor = "multi_thread")]
+async fn role_assignment_create_assigns_by_role_name() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let fake = studio_tests::arm_fake::ArmFake::start().await?;
+    let mut cli = Cli::new()?;
+    cli.azure(&fake.mock).await?;
+    let scope = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/studio";
+    let principal = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+    let created: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &[
+                "role",
+                "assignment",
+                "create",
+                "--role",
+                "AcrPull",
+                "--assignee",
+                principal,
+                "--scope",
+                scope,
+            ],
+        )
+        .await?,
+    )?;
+    assert_eq!(created["created"], true, "{created}");
+    let assignments = fake.state().assignments.clone();
+    assert_eq!(assignments.len(), 1);
+    assert_eq!(assignments[0].1["properties"]["principalId"], principal);
+    Ok(())
+}
+
+/// `release --registry … --deploy`: the image is pushed to the rig registry, the `[deploy]`
+/// template is rendered with the new version and image, applied to the Kubernetes test server
+/// (whose kubelet pulls the image from the registry) and the rollout waited for.
+#[tokio::test(flavor = "multi_thread")]
+async fn release_deploy_rolls_the_new_image_out() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Anonymous).await?;
+    let kube = shared::kube().await?;
+    let work = tempfile::tempdir()?;
+    let template = work.path().join("deployment.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: release-probe\n  labels:\n    version: \"{{ .version }}\"\nspec:\n  selector:\n    matchLabels:\n      app: release-probe\n  template:\n    metadata:\n      labels:\n        app: release-probe\n    spec:\n      containers:\n      - name: probe\n        image: {{ .image }}\n",
+    )?;
+    let release_file = work.path().join("release.toml");
+    let mut text = std::fs::read_to_string(workspace().join("release.toml"))?;
+    text.push_str(&format!(
+        "\n[deploy]\ntemplate = {:?}\n",
+        template.display().to_string()
+    ));
+    std::fs::write(&release_file, text)?;
+    let mut cli = Cli::new()?;
+    cli.var(
+        "CARGO_TARGET_DIR",
+        work.path().join("target").display().to_string(),
+    )
+    .var("KUBECONFIG", kube.kubeconfig_path().display().to_string());
+    let tag = "0.1.0-deploy-test-1";
+    let out: Value = serde_json::from_str(
+        &cli.ok(
+            &workspace(),
+            &[
+                "release",
+                "--file",
+                &release_file.display().to_string(),
+                "--registry",
+                &registry.host,
+                "--version",
+                tag,
+                "--output-dir",
+                &work.path().join("images").display().to_string(),
+                "--deploy",
+            ],
+        )
+        .await?,
+    )?;
+    let pushed = out["pushed"].as_str().context("pushed")?.to_owned();
+    assert!(
+        out["deployed"]
+            .as_array()
+            .context("deployed")?
+            .iter()
+            .any(|o| o
+                .as_str()
+                .is_some_and(|s| s.contains("Deployment") && s.ends_with("release-probe"))),
+        "{out}"
+    );
+    let output = kube
+        .kubectl()?
+        .args(["get", "deployment", "release-probe", "-o", "json"])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deployment: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        pushed.as_str()
+    );
+    assert_eq!(deployment["metadata"]["labels"]["version"], tag);
+    assert!(
+        deployment["status"]["readyReplicas"].as_i64().unwrap_or(0) >= 1,
+        "{deployment}"
+    );
+    Ok(())
+}
+
+/// The seed's first step: `login` prints the device code, a person approves it in Chromium,
+/// the login lands in the token cache, and `account list` then works from that cache alone (no
+/// `AZURE_CLIENT_*` in its environment).
+#[tokio::test(flavor = "multi_thread")]
+async fn device_login_in_chromium_then_account_list_from_the_cache() -> Result<()> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let _logs = LogsOnFailure::new();
+    let arm = arm_with_subscriptions().await?;
+    let entra = shared::entra().await?;
+    let mut cli = Cli::new()?;
+    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
+        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
+        .var(
+            "AZURE_RESOURCE_MANAGER_AUDIENCE",
+            "https://management.azure.com",
+        );
+    let mut command = tokio::process::Command::new(EXE);
+    command
+        .env_clear()
+        .current_dir(workspace())
+        .args(["login", "-o", "table"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in &cli.vars {
+        command.env(k, v);
+    }
+    let mut child = command.spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let prompt = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .context("login ended without a prompt")?;
+        eprintln!("login: {line}");
+        if line.contains("enter the code") {
+            break line;
+        }
+    };
+    let between = |after: &str, before: &str| -> Result<String> {
+        let start = prompt.find(after).context("prompt shape")? + after.len();
+        let end = prompt[start..].find(before).context("prompt shape")? + start;
+        Ok(prompt[start..end].to_owned())
+    };
+    let uri = between("open the page ", " and enter")?;
+    let code = between("enter the code ", " to ")?;
+    let browser = shared::browser().await?;
+    let session = browser.session().await?;
+    let approved =
+        studio_tests::browser::approve_device_login(&session, &uri, &code, "ada@contoso.example")
+            .await;
+    session.close().await.ok();
+    approved?;
+    let output = child.wait_with_output().await?;
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await? {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    ensure!(output.status.success(), "login failed: {rest}");
+    assert!(rest.contains("signed in as ada@contoso.example"), "{rest}");
+    let table = String::from_utf8(output.stdout)?;
+    assert!(table.contains("Sentient AI Evaluation"), "{table}");
+
+    let listed: Value = serde_json::from_str(&cli.ok(&workspace(), &["account", "list"]).await?)?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    cli.ok(&workspace(), &["logout"]).await?;
+    let after = cli.run(&workspace(), &["account", "list"]).await?;
+    let line = one_error_line(&after)?;
+    assert!(line.contains("cargo xtask login"), "{line}");
+    Ok(())
+}
+
+/// `group create|show` through the stateful ARM fake; `create` keeps an existing group;
+/// `delete` refuses without `--yes`.
+#[tokio::test(flavor = "multi_thread")]
+async fn group_create_show_delete() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let fake = studio_tests::arm_fake::ArmFake::start().await?;
+    let mut cli = Cli::new()?;
+    cli.azure(&fake.mock).await?;
+    let sub = ["--subscription", "00000000-0000-0000-0000-000000000000"];
+    let dir = workspace();
+    let mut create = vec![
+        "group",
+        "create",
+        "--name",
+        "studio",
+        "--location",
+        "eastus",
+    ];
+    create.extend(sub);
+    let created: Value = serde_json::from_str(&cli.ok(&dir, &create).await?)?;
+    assert_eq!(created["name"], "studio");
+    assert_eq!(created["location"], "eastus");
+    assert!(
+        fake.state()
+            .groups
+            .keys()
+            .any(|k| k.to_ascii_lowercase().contains("studio"))
+    );
+    let mut again = vec![
+        "group",
+        "create",
+        "--name",
+        "studio",
+        "--location",
+        "westus",
+    ];
+    again.extend(sub);
+    let kept: Value = serde_json::from_str(&cli.ok(&dir, &again).await?)?;
+    assert_eq!(kept["location"], "eastus", "an existing group is kept");
+    let mut show = vec![
+        "group", "show", "--name", "studio", "--query", "location", "-o", "tsv",
+    ];
+    show.extend(sub);
+    assert_eq!(cli.ok(&dir, &show).await?, "eastus\n");
+    let mut delete = vec!["group", "delete", "--name", "studio"];
+    delete.extend(sub);
+    let refused = one_error_line(&cli.run(&dir, &delete).await?)?;
+    assert!(refused.contains("--yes"), "{refused}");
+    // (The ARM fake does not model group deletion; the delete itself is covered by
+    // studio-acr's tests.)
+    Ok(())
+}
+
+/// `acr show`, `acr credential show` and `acr check-name` answer with Microsoft's published
+/// examples (the ARM paths and API version the CLI asks for must match the spec's).
+#[tokio::test(flavor = "multi_thread")]
+async fn acr_show_credential_and_check_name_from_the_published_examples() -> Result<()> {
+    use studio_tests::arm_fake::{example, response_body};
+    let _logs = LogsOnFailure::new();
+    let mock = HttpsMock::start().await?;
+    let base = "/subscriptions/00000000-0000-0000-0000-000000000000";
+    let registry = format!(
+        "{base}/resourceGroups/myResourceGroup/providers/Microsoft.ContainerRegistry/registries/myRegistry"
+    );
+    let version = "2025-11-01";
+    for (verb, route, file) in [
+        ("GET", registry.clone(), "RegistryGet"),
+        (
+            "POST",
+            format!("{registry}/listCredentials"),
+            "RegistryListCredentials",
+        ),
+        (
+            "POST",
+            format!("{base}/providers/Microsoft.ContainerRegistry/checkNameAvailability"),
+            "RegistryCheckNameNotAvailable",
+        ),
+    ] {
+        let body = response_body(
+            &example(&format!("containerregistry/{version}/examples/{file}.json"))?,
+            200,
+        )?;
+        Mock::given(method(verb))
+            .and(path(route.as_str()))
+            .and(query_param("api-version", version))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .expect(1)
+            .mount(&mock.server)
+            .await;
+    }
+    let mut cli = Cli::new()?;
+    cli.azure(&mock).await?;
+    let dir = workspace();
+    let sub = "00000000-0000-0000-0000-000000000000";
+    let login_server = cli
+        .ok(
+            &dir,
+            &[
+                "acr",
+                "show",
+                "-g",
+                "myResourceGroup",
+                "-n",
+                "myRegistry",
+                "--subscription",
+                sub,
+                "--query",
+                "properties.loginServer",
+                "-o",
+                "tsv",
+            ],
+        )
+        .await?;
+    assert_eq!(login_server, "myRegistry.azurecr.io\n"); // as the example spells it
+    let password = cli
+        .ok(
+            &dir,
+            &[
+                "acr",
+                "credential",
+                "show",
+                "-g",
+                "myResourceGroup",
+                "-n",
+                "myRegistry",
+                "--subscription",
+                sub,
+                "--query",
+                "passwords[?name=='password2'].value | [0]",
+                "-o",
+                "tsv",
+            ],
+        )
+        .await?;
+    assert_eq!(password, "00000000000000000000000000000000\n");
+    let available: Value = serde_json::from_str(
+        &cli.ok(
+            &dir,
+            &[
+                "acr",
+                "check-name",
+                "--name",
+                "myRegistry",
+                "--subscription",
+                sub,
+            ],
+        )
+        .await?,
+    )?;
+    assert_eq!(available["nameAvailable"], false);
+    assert_eq!(available["reason"], "AlreadyExists");
+    Ok(())
+}
+
+/// `ad sp create-for-rbac`: Graph makes the application, principal and password; ARM's role
+/// assignment answers `PrincipalNotFound` while the principal replicates, and the retry is
+/// printed as az prints it (`1/36`). The password reaches stdout only.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_for_rbac_prints_the_replication_retry() -> Result<()> {
+    use studio_tests::arm_fake::{example, response_body};
+    let _logs = LogsOnFailure::new();
+    let graph = HttpsMock::start().await?;
+    let arm = HttpsMock::start().await?;
+    // Graph bodies as Microsoft Graph v1.0 documents them (no Graph vectors are shared yet).
+    Mock::given(method("POST"))
+        .and(path("/v1.0/applications"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "03ef14b0-ca33-4840-8f4f-d6e91916010e", "appId": "631a96bc-a705-4eda-9f99-fdaf9f54f6a2",
+            "displayName": "studio-runner"})))
+        .mount(&graph.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/servicePrincipals"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "59e617e5-e447-4adc-8b88-00af644d7c92", "appId": "631a96bc-a705-4eda-9f99-fdaf9f54f6a2",
+            "displayName": "studio-runner"})))
+        .mount(&graph.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/v1.0/applications/03ef14b0-ca33-4840-8f4f-d6e91916010e/addPassword",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "keyId": "f0b0b335-1d71-4883-8f98-567911bfdca6", "endDateTime": "2027-11-26T00:00:00Z",
+            "secretText": "mlg8Q~not-a-real-secret-v5d", "hint": "mlg", "displayName": "rbac"})))
+        .mount(&graph.server)
+        .await;
+    let definition = response_body(
+        &example("authorization/2022-04-01/examples/GetRoleDefinitionByName.json")?,
+        200,
+    )?;
+    let role = definition["properties"]["roleName"]
+        .as_str()
+        .context("roleName")?
+        .to_owned();
+    Mock::given(method("GET"))
+        .and(path("/subscriptions/0/resourceGroups/studio/providers/Microsoft.Authorization/roleDefinitions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "value": [definition] })))
+        .mount(&arm.server)
+        .await;
+    let created = response_body(
+        &example("authorization/2022-04-01/examples/RoleAssignments_CreateForResourceGroup.json")?,
+        201,
+    )?;
+    Mock::given(method("PUT"))
+        .respond_with(studio_tests::arm_fake::sequence(vec![
+            ResponseTemplate::new(400).set_body_json(json!({"error": {"code": "PrincipalNotFound",
+                "message": "Principal 59e617e5e4474adc8b8800af644d7c92 does not exist in the directory 72f988bf-86f1-41af-91ab-2d7cd011db47."}})),
+            ResponseTemplate::new(201).set_body_json(created),
+        ]))
+        .expect(2)
+        .mount(&arm.server)
+        .await;
+    let mut cli = Cli::new()?;
+    cli.azure(&arm)
+        .await?
+        .var("MICROSOFT_GRAPH_ENDPOINT", graph.uri())
+        .var("MICROSOFT_GRAPH_AUDIENCE", "https://graph.microsoft.com");
+    let output = cli
+        .run(
+            &workspace(),
+            &[
+                "ad",
+                "sp",
+                "create-for-rbac",
+                "--name",
+                "studio-runner",
+                "--role",
+                &role,
+                "--scopes",
+                "/subscriptions/0/resourceGroups/studio",
+            ],
+        )
+        .await?;
+    let stderr = String::from_utf8(output.stderr)?;
+    ensure!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Retrying role assignment creation: 1/36"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("mlg8Q"),
+        "the password never reaches stderr"
+    );
+    let sp: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(sp["appId"], "631a96bc-a705-4eda-9f99-fdaf9f54f6a2");
+    assert_eq!(sp["password"], "mlg8Q~not-a-real-secret-v5d");
+    Ok(())
+}
