@@ -4,11 +4,13 @@
 //!
 //! - `cargo xtask test` installs every missing test peer (Debian packages, the Entra
 //!   stand-in's npm packages) and runs the whole test suite.
+//! - `cargo xtask fuzz [--seconds N] [TARGET…]` runs the cargo-fuzz targets in `tests/fuzz`.
 //! - `cargo xtask bench push` measures image pushes (ours, skopeo, curl) on a local registry.
 //! - `cargo xtask release` reports which steps of the release exist yet; it never pretends to
 //!   have done one that does not.
 
 mod bench;
+mod fuzz;
 mod release;
 mod test;
 
@@ -35,6 +37,8 @@ enum Command {
     Release(release::ReleaseArgs),
     /// Benchmarks (figures, not assertions).
     Bench(bench::BenchArgs),
+    /// Run the cargo-fuzz targets (parsers of hostile input) for a while each.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Release(args) => release::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(code) => code,
