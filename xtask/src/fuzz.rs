@@ -65,6 +65,8 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode> {
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(&fuzz_dir)
             .env("RUSTC_BOOTSTRAP", "1")
+            // Sanitizer builds share nothing with the workspace's: keep them in tests/fuzz/target.
+            .env_remove("CARGO_TARGET_DIR")
             .args(["fuzz", "run", target])
             .arg(&corpus)
             .arg(fuzz_dir.join("seeds").join(target))
