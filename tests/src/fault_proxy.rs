@@ -88,8 +88,9 @@ fn full(status: u16, headers: &[(&str, String)]) -> Response<ProxyBody> {
 }
 
 impl FaultProxy {
-    /// Listens on a free loopback port and forwards to `https://<upstream_host>`; every third
-    /// request (the 3rd, 6th, …) gets the next applicable fault of `plan` until it is used up.
+    /// Listens on a free loopback port and forwards to `https://<upstream_host>`; every other
+    /// blob upload gets the next reset of `plan`, and every third request its next other fault,
+    /// until the plan is used up.
     pub async fn start(upstream_host: &str, plan: Vec<Fault>) -> Result<Self> {
         let cert = &crate::rig().server_cert;
         let certs = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
@@ -191,12 +192,20 @@ async fn handle(
             .plan
             .lock()
             .map_err(|_| std::io::Error::other("poisoned"))?;
-        // Every third request: a retried upload (POST, PUT, POST, PUT…) cannot be hit every time.
-        let fault = if stats.requests % 3 == 0 {
-            let applicable = plan
-                .iter()
-                .position(|f| *f != Fault::ResetMidBlob || digest.is_some());
-            applicable.and_then(|i| plan.remove(i))
+        // Resets hit every second blob upload; the other faults every third request. Neither
+        // period matches a retried upload's (POST, PUT, POST, PUT…), so no upload is hit every
+        // time.
+        let reset = digest.is_some()
+            && stats.blob_attempts.values().sum::<u32>() % 2 == 1
+            && plan.contains(&Fault::ResetMidBlob);
+        let fault = if reset {
+            plan.iter()
+                .position(|f| *f == Fault::ResetMidBlob)
+                .and_then(|i| plan.remove(i))
+        } else if stats.requests % 3 == 0 {
+            plan.iter()
+                .position(|f| *f != Fault::ResetMidBlob)
+                .and_then(|i| plan.remove(i))
         } else {
             None
         };

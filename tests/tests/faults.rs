@@ -117,7 +117,7 @@ async fn a_push_completes_through_twenty_injected_faults() -> Result<()> {
     let proxy = FaultProxy::start(&registry.host, plan).await?;
 
     let dir = tempfile::tempdir()?;
-    let (digest, blobs) = layout(dir.path(), 16, 256 * 1024)?;
+    let (digest, blobs) = layout(dir.path(), 24, 192 * 1024)?;
     let mut transport = rig().transport_options();
     transport.read_timeout = Duration::from_secs(2); // the stall must end in a retry
     let options = RegistryClientOptions {
