@@ -354,6 +354,24 @@ fn check_path(input: &str, start: usize, path: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks what may follow a repository in a manifest URL: a tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`)
+/// or a digest (`algorithm:hex`). Tags given to a push are checked with this before anything
+/// is sent.
+///
+/// ```
+/// use studio_acr::reference::check_tag_or_digest;
+///
+/// assert!(check_tag_or_digest("0.0.33-master-1elHeQ").is_ok());
+/// assert!(check_tag_or_digest("../latest").is_err());
+/// ```
+pub fn check_tag_or_digest(text: &str) -> Result<(), Error> {
+    if text.contains(':') {
+        check_digest(text, 0, text)
+    } else {
+        check_tag(text, 0, text)
+    }
+}
+
 fn check_tag(input: &str, at: usize, tag: &str) -> Result<(), Error> {
     let bad = |reason: String| invalid(input, at, "tag", reason);
     if tag.is_empty() {

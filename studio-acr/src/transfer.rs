@@ -194,7 +194,9 @@ impl Transfer {
 
     /// Copies the image `reference` names in `source` to `destination`, under each of `tags`
     /// (by digest when `tags` is empty). Works for push (layout or archive → registry), pull
-    /// (registry → layout), and copies within and between registries.
+    /// (registry → layout), and copies within and between registries. Every tag is checked
+    /// ([`check_tag_or_digest`](crate::reference::check_tag_or_digest)) before anything is read
+    /// or sent.
     pub async fn copy(
         &self,
         source: &dyn ImageSource,
@@ -202,6 +204,9 @@ impl Transfer {
         destination: &Destination,
         tags: &[&str],
     ) -> Result<TransferReport, Error> {
+        for tag in tags {
+            crate::reference::check_tag_or_digest(tag)?;
+        }
         let counters = Counters::default();
         let top = source.manifest(reference).await?;
         if is_digest(reference) {
@@ -250,13 +255,17 @@ impl Transfer {
     }
 
     /// Points each of `tags` at the manifest `from` names, in the same repository: the
-    /// manifest's bytes are read and written again, and no blob moves.
+    /// manifest's bytes are read and written again, and no blob moves. Every tag is checked
+    /// before anything is sent.
     pub async fn tag(
         &self,
         repository: &Repository,
         from: &str,
         tags: &[&str],
     ) -> Result<TransferReport, Error> {
+        for tag in tags {
+            crate::reference::check_tag_or_digest(tag)?;
+        }
         let counters = Counters::default();
         let manifest = repository.get_manifest(from).await?;
         let destination = Destination::Registry(repository.clone());

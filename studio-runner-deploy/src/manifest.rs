@@ -14,10 +14,18 @@ use kube::api::DynamicObject;
 use crate::Error;
 
 /// Parses every document of `text`; empty and comment-only documents are skipped. Each object
-/// needs `apiVersion`, `kind` and `metadata.name`.
+/// needs `apiVersion`, `kind` and `metadata.name`. A YAML error says where (line and column)
+/// and what, but never quotes the text: rendered manifests can hold secrets.
 pub fn parse(text: &str) -> Result<Vec<DynamicObject>, Error> {
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text)
-        .map_err(|e| Error::Manifest(format!("not valid YAML: {e}")))?;
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).map_err(|e| {
+        // The parser's message goes on with a snippet of the input; keep its first line.
+        let message = e.to_string();
+        let first = message.lines().next().unwrap_or_default();
+        Error::Manifest(format!(
+            "not valid YAML: {}",
+            first.strip_prefix("error: ").unwrap_or(first)
+        ))
+    })?;
     let mut objects = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
         if doc.is_null() {
@@ -77,6 +85,17 @@ mod tests {
             .map(|o| o.types.clone().unwrap().kind)
             .collect();
         assert_eq!(kinds, vec!["Namespace", "ConfigMap", "Deployment"]);
+    }
+
+    #[test]
+    fn yaml_errors_do_not_quote_the_manifest() {
+        let text = "apiVersion: v1\nkind: Secret\nstringData: [password: hunter2-secret-value\n";
+        let message = parse(text).unwrap_err().to_string();
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(
+            message.starts_with("manifest: not valid YAML: line 3 column "),
+            "{message}"
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //!   whose bodies come from the vectors.
 //! - [`kube_server`]: a Kubernetes API server (discovery, CRUD, watch, server-side apply)
 //!   with a simulated GPU cluster whose kubelet pulls from the rig's registry.
+//! - [`fault_proxy`]: an https proxy in front of a peer that injects connection resets,
+//!   5xx bursts, 429s and stalls, and counts what was sent again.
 //! - [`https`]: the rustls front that puts wiremock-based fakes on https.
 //! - [`process`]: peer processes, their logs, and printing those logs when a test fails.
 //!
@@ -26,6 +28,7 @@ pub mod acr_token;
 pub mod arm_fake;
 pub mod browser;
 pub mod entra;
+pub mod fault_proxy;
 pub mod https;
 pub mod kube_server;
 pub mod pki;

@@ -5,6 +5,7 @@
 //! - `cargo xtask release` builds the image `release.toml` describes into a local OCI layout
 //!   (or a registry with `--registry`, then rolls it out with `--deploy`) and prints its tag.
 //! - `cargo xtask test` installs every missing test peer and runs the whole test suite.
+//! - `cargo xtask fuzz [--seconds N] [TARGET…]` runs the cargo-fuzz targets in `tests/fuzz`.
 //! - `cargo xtask bench push` measures image pushes (ours, skopeo, curl) on a local registry.
 //! - `login`, `logout`, `account`, `group`, `acr`, `image`, `ad`, `role`, `cluster`, `runner`:
 //!   az's, acs-engine's and kubectl's habits over the crates.
@@ -18,6 +19,7 @@ mod az;
 mod azure;
 mod bench;
 mod cluster;
+mod fuzz;
 mod output;
 mod progress;
 mod release;
@@ -102,6 +104,9 @@ enum Command {
         after_help = "Example:\n  cargo xtask role assignment create --role AcrPull --assignee <object id> --scope <registry id>"
     )]
     Role(ad::RoleArgs),
+    /// Run the cargo-fuzz targets (parsers of hostile input) for a while each.
+    #[command(after_help = "Example:\n  cargo xtask fuzz --seconds 60 reference www_authenticate")]
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -155,6 +160,7 @@ fn run(command: Command, out: &output::Output) -> anyhow::Result<ExitCode> {
     match command {
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Release(args) => runtime()?.block_on(release::run(args, out)),
         Command::Login(args) => ok(runtime()?.block_on(az::login(args, out))),
         Command::Logout(args) => ok(az::logout(args)),
