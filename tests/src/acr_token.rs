@@ -172,11 +172,7 @@ impl AcrTokenService {
 
     /// Every request the service received, in order (for assertions on the protocol).
     pub async fn received(&self) -> Vec<Request> {
-        self.mock
-            .server
-            .received_requests()
-            .await
-            .unwrap_or_default()
+        self.mock.received().await
     }
 }
 

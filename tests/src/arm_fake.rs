@@ -296,10 +296,8 @@ impl ArmFake {
     /// `(method, path)` of every request so far.
     pub async fn requests(&self) -> Vec<(String, String)> {
         self.mock
-            .server
-            .received_requests()
+            .received()
             .await
-            .unwrap_or_default()
             .iter()
             .map(|r| (r.method.to_string(), r.url.path().to_owned()))
             .collect()
@@ -310,10 +308,8 @@ impl ArmFake {
     pub async fn bodies(&self, method: &str, suffix: &str) -> Vec<Value> {
         let suffix = suffix.to_ascii_lowercase();
         self.mock
-            .server
-            .received_requests()
+            .received()
             .await
-            .unwrap_or_default()
             .iter()
             .filter(|r| {
                 r.method.as_str() == method && r.url.path().to_ascii_lowercase().ends_with(&suffix)

@@ -107,6 +107,11 @@ impl HttpsMock {
         self.front.url()
     }
 
+    /// Every request the fake received so far, in order.
+    pub async fn received(&self) -> Vec<wiremock::Request> {
+        self.server.received_requests().await.unwrap_or_default()
+    }
+
     /// The https base URL without the trailing slash, for string building.
     pub fn uri(&self) -> String {
         self.front.url().as_str().trim_end_matches('/').to_owned()

@@ -465,7 +465,7 @@ async fn run_case(example: &ArmExample, op: &SpecOperation, status: u16) -> Resu
     };
 
     // The request equals the example's: method, path, api-version, body.
-    let requests = mock.server.received_requests().await.unwrap_or_default();
+    let requests = mock.received().await;
     let sent = requests.first().context("nothing was sent")?;
     assert_eq!(sent.method.as_str(), op.method);
     assert_eq!(sent.url.path(), resource);
@@ -863,7 +863,7 @@ async fn a_registry_is_created_enabled_read_regenerated_and_deleted() -> Result<
     }
 
     // The bodies we sent.
-    let requests = mock.server.received_requests().await.unwrap_or_default();
+    let requests = mock.received().await;
     let sent = |verb: &str, suffix: &str| -> Result<Value> {
         let r = requests
             .iter()
@@ -975,7 +975,7 @@ async fn bad_registry_names_fail_before_any_request() -> Result<()> {
             .to_string();
         assert!(message.contains(why) && message.contains(bad), "{message}");
     }
-    let received = mock.server.received_requests().await.unwrap_or_default();
+    let received = mock.received().await;
     assert!(received.is_empty(), "{} requests were sent", received.len());
     Ok(())
 }
@@ -1158,10 +1158,8 @@ async fn acr_pull_is_granted_on_the_registry_scope() -> Result<()> {
         "{outcome:?}"
     );
     let put = mock
-        .server
-        .received_requests()
+        .received()
         .await
-        .unwrap_or_default()
         .into_iter()
         .find(|r| r.method.as_str() == "PUT")
         .context("PUT")?;
@@ -1211,7 +1209,7 @@ async fn resource_groups_are_ensured_without_touching_existing_ones_and_deleted(
         .ensure("my-resource-group", &ResourceGroupCreate::new("eastus"))
         .await?;
     assert_eq!(group.location, "eastus");
-    let requests = mock.server.received_requests().await.unwrap_or_default();
+    let requests = mock.received().await;
     let put = requests
         .iter()
         .find(|r| r.method.as_str() == "PUT")

@@ -208,10 +208,8 @@ async fn the_recorded_acr_exchange_sessions_replay() -> Result<()> {
         }
         // Our exchange request carries the recorded form fields.
         let ours = mock
-            .server
-            .received_requests()
+            .received()
             .await
-            .unwrap_or_default()
             .into_iter()
             .find(|r| r.url.path() == "/oauth2/exchange")
             .context("no exchange request")?;

@@ -160,7 +160,7 @@ async fn run_lro_example(
     assert_eq!(seen.lock().expect("lock").len(), 2, "two polls reported");
     // The request body we sent equals the example's body parameter.
     if let Some(expected) = &body {
-        let requests = mock.server.received_requests().await.unwrap_or_default();
+        let requests = mock.received().await;
         let sent: Value = serde_json::from_slice(&requests[0].body)?;
         assert_eq!(&sent, expected);
     }
@@ -256,14 +256,7 @@ async fn a_429_with_retry_after_2_waits_at_least_2_seconds() -> Result<()> {
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(2), "waited only {waited:?}");
     assert_eq!(got, registry);
-    assert_eq!(
-        mock.server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .len(),
-        2
-    );
+    assert_eq!(mock.received().await.len(), 2);
     Ok(())
 }
 
@@ -370,7 +363,7 @@ async fn requests_carry_an_entra_token_for_arm() -> Result<()> {
         .mount(&mock.server)
         .await;
     let _: Value = arm.get("/probe", "2025-04-01").await?;
-    let requests = mock.server.received_requests().await.unwrap_or_default();
+    let requests = mock.received().await;
     let auth = requests[0]
         .headers
         .get("authorization")
@@ -457,9 +450,7 @@ async fn role_assignment_requests_match_every_published_example() -> Result<()> 
             bail!("{}: {outcome:?}", example.name())
         };
         assert_eq!(assignment.name, name);
-        let sent: Value = serde_json::from_slice(
-            &mock.server.received_requests().await.unwrap_or_default()[0].body,
-        )?;
+        let sent: Value = serde_json::from_slice(&mock.received().await[0].body)?;
         assert_eq!(sent, expected, "{}", example.name());
         mock.server.verify().await;
     }
@@ -516,7 +507,7 @@ async fn role_assignment_waits_for_replication_and_accepts_an_existing_one() -> 
         matches!(outcome, AssignmentOutcome::Created { attempts: 4, .. }),
         "{outcome:?}"
     );
-    let puts = mock.server.received_requests().await.unwrap_or_default();
+    let puts = mock.received().await;
     assert_eq!(puts.len(), 4);
     // Every attempt used the same assignment name, so at most one assignment can exist.
     assert!(puts.iter().all(|r| r.url.path() == puts[0].url.path()));
@@ -572,14 +563,7 @@ async fn role_assignment_waits_for_replication_and_accepts_an_existing_one() -> 
         matches!(&err, Error::Arm { code, .. } if code == "PrincipalNotFound"),
         "{err:?}"
     );
-    assert_eq!(
-        mock.server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .len(),
-        3
-    );
+    assert_eq!(mock.received().await.len(), 3);
     Ok(())
 }
 
@@ -723,10 +707,8 @@ async fn create_for_rbac_makes_app_principal_password_and_assignment() -> Result
     assert_eq!(printed["tenant"], entra.tenant.as_str());
     assert_eq!(printed["password"], "mlg8Q~not-a-real-secret-v5d");
     let put = &arm_mock
-        .server
-        .received_requests()
+        .received()
         .await
-        .unwrap_or_default()
         .into_iter()
         .find(|r| r.method.as_str() == "PUT")
         .context("PUT")?;
@@ -738,12 +720,7 @@ async fn create_for_rbac_makes_app_principal_password_and_assignment() -> Result
     assert_eq!(body["properties"]["principalType"], "ServicePrincipal");
     assert_eq!(body["properties"]["roleDefinitionId"], definition["id"]);
     // Graph never saw an api-version parameter.
-    for r in graph_mock
-        .server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-    {
+    for r in graph_mock.received().await {
         assert!(r.url.query().is_none(), "{}", r.url);
     }
     graph_mock.server.verify().await;

@@ -155,7 +155,7 @@ fn host_of(mock: &HttpsMock) -> String {
 }
 
 async fn assert_nothing_received(mock: &HttpsMock, what: &str) -> Result<()> {
-    let received = mock.server.received_requests().await.unwrap_or_default();
+    let received = mock.received().await;
     ensure!(
         received.is_empty(),
         "{what}: {} request(s) were sent: {:?}",
@@ -247,7 +247,7 @@ async fn run_case(row: &Row) -> Result<Outcome> {
                 registry_options(),
             )?;
             let error = err_text(client.ping().await, &row.id)?;
-            let received = mock.server.received_requests().await.unwrap_or_default();
+            let received = mock.received().await;
             ensure!(
                 received.len() == 1,
                 "{}: expected only the unauthenticated probe, got {} requests",
