@@ -89,6 +89,8 @@ pub struct ProxyStats {
     pub patches: Vec<Patch>,
     /// Upload sessions finished by a `PUT …?digest=`: session → digest.
     pub session_digests: BTreeMap<String, String>,
+    /// Blob uploads held unanswered ([`Behaviour::hold_after_completed`]).
+    pub held: u64,
     /// Monolithic uploads answered `413` ([`Behaviour::refuse_monolithic`]).
     pub refused_monolithic: u64,
 }
@@ -268,6 +270,10 @@ async fn handle(
             .map(|s| s.completed_blobs.len() >= n)
             .unwrap_or(false)
     {
+        if let Ok(mut stats) = state.stats.lock() {
+            stats.requests += 1;
+            stats.held += 1;
+        }
         // Held until the client gives up or is killed.
         std::future::pending::<()>().await;
     }

@@ -12,7 +12,7 @@
 //! - A registry that refuses monolithic uploads and asks for `OCI-Chunk-Min-Length` gets
 //!   chunks of at least that length; a chunk cut off mid-body restarts the blob.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -257,4 +257,126 @@ async fn a_gib_push_completes_through_twenty_faults_and_an_expired_token() -> Re
     let refresh = admin.acr_refresh_token().await?;
     let creds = format!("{ACR_REFRESH_TOKEN_USER}:{}", refresh.secret());
     skopeo_verifies(&registry, "faults/big:v1", Some(&creds), &image)
+}
+
+/// Runs `bench_push engine` (a real push by our engine in a process of its own) from `layout`
+/// to `host` (anonymous, one blob at a time).
+fn push_command(layout: &Path, host: &str, repo: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bench_push"));
+    command
+        .arg("engine")
+        .arg("--layout")
+        .arg(layout)
+        .arg("--registry")
+        .arg(host)
+        .arg("--repo")
+        .arg(repo)
+        .arg("--ca")
+        .arg(&rig().ca.cert_path)
+        .arg("--tag")
+        .arg("v1")
+        .arg("--concurrency")
+        .arg("1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_killed_midway_resumes_without_sending_finished_blobs_again() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Anonymous).await?;
+    let dir = tempfile::tempdir()?;
+    let image = noise_image::write_layout(dir.path(), 2, &[8 * MIB; 8], "v1")?;
+    let repo = "faults/crash";
+
+    // First run: once three blobs are done, the proxy holds the next upload; the push is
+    // killed there, in the middle of a blob.
+    let first = FaultProxy::start(&registry.host, Vec::new()).await?;
+    first.set_behaviour(Behaviour {
+        hold_after_completed: Some(3),
+        ..Default::default()
+    });
+    let mut child = push_command(dir.path(), &first.host(), repo).spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let stats = first.stats();
+        if stats.completed_blobs.len() >= 3 && stats.held >= 1 {
+            break;
+        }
+        if let Some(status) = child.try_wait()? {
+            let output = child.wait_with_output()?;
+            anyhow::bail!(
+                "the push ended ({status}) before it could be killed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        ensure!(Instant::now() < deadline, "the push never got three blobs done");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill()?; // SIGKILL
+    let status = child.wait()?;
+    ensure!(!status.success(), "the killed push reported success");
+    let done = first.stats().completed_blobs;
+    ensure!(
+        done.len() == 3 && done.iter().all(|d| image.blobs.iter().any(|(b, _)| b == d)),
+        "completed before the kill: {done:?}"
+    );
+    let direct = RegistryClient::new(
+        &registry.host,
+        RegistryCredential::Anonymous,
+        studio_tests::registry::client_options(),
+    )?;
+    let check = Repository::new(direct, repo);
+    ensure!(
+        check.head_manifest("v1").await?.is_none(),
+        "the killed push wrote its manifest"
+    );
+    for d in &done {
+        ensure!(check.blob_exists(d).await?, "{d} was reported done but is missing");
+    }
+
+    // Second run, through a fresh proxy: it completes, and the blobs done before the kill
+    // are found by HEAD and never sent again.
+    let second = FaultProxy::start(&registry.host, Vec::new()).await?;
+    let output = push_command(dir.path(), &second.host(), repo).output()?;
+    ensure!(
+        output.status.success(),
+        "the second push failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ENGINE "))
+        .context("no ENGINE line")
+        .and_then(|l| Ok(serde_json::from_str(l)?))?;
+    ensure!(report["digest"] == image.digest.as_str(), "{report}");
+    ensure!(report["skipped"] == 3, "{report}");
+    ensure!(report["uploaded"] == (image.blobs.len() - 3) as u64, "{report}");
+    let stats = second.stats();
+    for (d, size) in &image.blobs {
+        let sent = stats.blob_bytes_received.get(d).copied().unwrap_or(0);
+        if done.contains(d) {
+            ensure!(
+                sent == 0 && !stats.blob_attempts.contains_key(d),
+                "{d}, done before the kill, was sent again ({sent} bytes)"
+            );
+        } else {
+            ensure!(sent == *size, "{d}: {sent} bytes sent, not {size}");
+        }
+    }
+    let not_done: u64 = image
+        .blobs
+        .iter()
+        .filter(|(d, _)| !done.contains(d))
+        .map(|(_, n)| n)
+        .sum();
+    ensure!(report["blob_bytes_sent"] == not_done, "{report}");
+    eprintln!(
+        "crash: {} blobs done before the kill; the second run skipped them and sent {not_done} of {} bytes",
+        done.len(),
+        image.blob_bytes()
+    );
+    skopeo_verifies(registry, &format!("{repo}:v1"), None, &image)
 }
