@@ -260,6 +260,10 @@ async fn handle(
             stats.requests += 1;
             stats.refused_monolithic += 1;
         }
+        // Read the body first: an answer before it is all sent reaches most clients as a
+        // broken connection instead.
+        let mut body = req.into_body();
+        while let Some(Ok(_)) = body.frame().await {}
         return Ok(full(413, &[]));
     }
     if digest.is_some()

@@ -380,3 +380,116 @@ async fn a_push_killed_midway_resumes_without_sending_finished_blobs_again() -> 
     );
     skopeo_verifies(registry, &format!("{repo}:v1"), None, &image)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_needs_chunks_gets_them_and_a_cut_chunk_restarts_the_blob() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Basic).await?;
+    let min = 3 * MIB;
+    let proxy = FaultProxy::start(&registry.host, vec![Fault::ResetMidChunk]).await?;
+    // The real registry's upload sessions now ask for chunks of at least 3 MiB, and a
+    // monolithic upload is refused as too large.
+    proxy.set_behaviour(Behaviour {
+        chunk_min_length: Some(min),
+        refuse_monolithic: true,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir()?;
+    let image = noise_image::write_layout(dir.path(), 3, &[10 * MIB, 7 * MIB + 12_345, 100_000], "v1")?;
+    let client = RegistryClient::new(
+        &proxy.host(),
+        registry.credential().await?,
+        studio_tests::registry::client_options(),
+    )?;
+    let transfer = Transfer::new(TransferOptions {
+        fallback_chunk_size: MIB, // below the registry's minimum, which wins
+        ..Default::default()
+    });
+    let pushed = transfer
+        .copy(
+            &OciLayout::open(dir.path())?,
+            "v1",
+            &Destination::Registry(Repository::new(client, "faults/chunked")),
+            &["v1"],
+        )
+        .await;
+    let stats = proxy.stats();
+    let pushed = pushed.map_err(|e| anyhow::anyhow!("{e}; the proxy saw {stats:?}"))?;
+    ensure!(pushed.digest == image.digest, "pushed {}", pushed.digest);
+    ensure!(
+        stats.injected.len() == 1 && stats.injected[0].0 == Fault::ResetMidChunk,
+        "{:?}",
+        stats.injected
+    );
+    ensure!(
+        stats.refused_monolithic == image.blobs.len() as u64,
+        "{} monolithic uploads refused, not one per blob",
+        stats.refused_monolithic
+    );
+    // Every session's chunks: at least the minimum but the last, and every finished session
+    // received exactly its blob.
+    let mut sessions: Vec<&str> = stats.patches.iter().map(|p| p.session.as_str()).collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    let mut finished = 0;
+    let mut abandoned = 0;
+    for session in &sessions {
+        let lengths: Vec<u64> = stats
+            .patches
+            .iter()
+            .filter(|p| p.session == *session)
+            .map(|p| p.length)
+            .collect();
+        let (last, rest) = lengths.split_last().context("no chunk")?;
+        ensure!(
+            rest.iter().all(|n| *n >= min) && *last > 0,
+            "session {session} sent chunks {lengths:?}"
+        );
+        let received = stats.session_bytes_received.get(*session).copied().unwrap_or(0);
+        match stats.session_digests.get(*session) {
+            Some(digest) => {
+                let size = image
+                    .blobs
+                    .iter()
+                    .find(|(d, _)| d == digest)
+                    .map(|(_, n)| *n)
+                    .context("a blob not of the image")?;
+                ensure!(
+                    received == size && lengths.iter().sum::<u64>() == size,
+                    "{digest}: {received} bytes in chunks {lengths:?}, not {size}"
+                );
+                finished += 1;
+            }
+            None => abandoned += 1,
+        }
+    }
+    ensure!(finished == image.blobs.len(), "{finished} sessions finished");
+    ensure!(abandoned == 1, "{abandoned} sessions abandoned, not the one cut off");
+    ensure!(
+        stats.patches.iter().any(|p| p.length > MIB),
+        "no chunk used the registry's minimum"
+    );
+    // Each blob restarted once to switch to chunks, and one more time after the cut chunk.
+    ensure!(
+        pushed.stats.blob_restarts == image.blobs.len() as u64 + 1,
+        "{:?}",
+        pushed.stats
+    );
+    eprintln!(
+        "chunked: {} PATCHes over {} sessions ({abandoned} abandoned after the cut chunk); \
+         {} monolithic uploads refused",
+        stats.patches.len(),
+        sessions.len(),
+        stats.refused_monolithic
+    );
+    let (user, password) = match &registry.auth {
+        RegistryAuth::Basic { username, password } => (username.clone(), password.clone()),
+        _ => anyhow::bail!("not a basic registry"),
+    };
+    skopeo_verifies(
+        registry,
+        "faults/chunked:v1",
+        Some(&format!("{user}:{password}")),
+        &image,
+    )
+}
