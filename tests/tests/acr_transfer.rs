@@ -379,13 +379,33 @@ async fn push_tag_copy_list_delete(mode: Mode, seed: u64) -> Result<()> {
     tags.sort();
     assert_eq!(tags, ["v1", "v2", "v3", "v4", "v5"]);
 
-    // Delete: a tag alone where the registry can, else the manifest by digest.
+    // Delete a tag alone: the distribution server cannot (it answers DELETE by tag with
+    // 400 DIGEST_INVALID), so the error is typed, names the digest to delete instead, and
+    // nothing changed.
     match copy_repo.delete_tag("c1").await {
-        Ok(()) => assert!(!skopeo.exists(&format!("{copy_at}:c1"))?),
-        Err(e) => assert!(
-            e.to_string().contains("delete the manifest by digest"),
-            "{e}"
-        ),
+        Err(Error::TagDeleteUnsupported {
+            repository,
+            tag,
+            digest,
+            reason,
+        }) => {
+            assert_eq!((repository.as_str(), tag.as_str()), (copy_name.as_str(), "c1"));
+            assert_eq!(digest, image.digest());
+            assert!(reason.contains("400 DIGEST_INVALID"), "{reason}");
+        }
+        other => bail!("expected TagDeleteUnsupported, got {other:?}"),
+    }
+    let message = copy_repo.delete_tag("c1").await.err().map(|e| e.to_string());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains(&format!("delete the manifest by digest instead ({copy_name}@{}", image.digest()))),
+        "{message:?}"
+    );
+    assert_eq!(skopeo.raw(&format!("{copy_at}:c1"))?, image.manifest);
+    match copy_repo.delete_tag("no-such-tag").await {
+        Err(Error::RegistryStatus { status: 404, .. }) => {}
+        other => bail!("expected a 404, got {other:?}"),
     }
     copy_repo.delete_manifest(&image.digest()).await?;
     assert!(!skopeo.exists(&format!("{copy_at}@{}", image.digest()))?);
