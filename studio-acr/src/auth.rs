@@ -529,7 +529,10 @@ async fn parse_token_response(
 /// Whether `realm` has the shape of ACR's token endpoint (`…/oauth2/token`), which also takes
 /// the anonymous `POST` form.
 fn is_acr_token_endpoint(realm: &Url) -> bool {
-    realm.path().trim_end_matches('/').ends_with("/oauth2/token")
+    realm
+        .path()
+        .trim_end_matches('/')
+        .ends_with("/oauth2/token")
 }
 
 fn token_url(realm: &Url, service: &str, scopes: &[Scope]) -> Url {
@@ -566,6 +569,15 @@ pub fn is_loopback(url: &Url) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn acr_shaped_realms_get_the_anonymous_post_form() {
+        let acr = Url::parse("https://myacr.azurecr.io/oauth2/token").unwrap();
+        let hub = Url::parse("https://auth.docker.io/token").unwrap();
+        assert!(is_acr_token_endpoint(&acr));
+        assert!(!is_acr_token_endpoint(&hub));
+    }
+
     use super::*;
 
     #[test]

@@ -381,7 +381,7 @@ impl RegistryClient {
                     .filter_map(|s| Scope::parse(s))
                     .collect();
                 let service = challenge.param("service").unwrap_or_default().to_owned();
-                self.auth.invalidate(&service, &scopes).await;
+                self.auth.invalidate(&service, scopes).await;
                 let scopes = merge_scopes(scopes.iter().chain(wanted.iter()));
                 self.auth.invalidate(&service, &scopes).await;
                 self.auth.authorize(&challenge, &scopes).await?;

@@ -435,10 +435,7 @@ impl Repository {
             repository: self.name.clone(),
             tag: tag.to_owned(),
             digest,
-            reason: format!(
-                "{first}; ACR's _tags API: {}",
-                response.status().as_u16()
-            ),
+            reason: format!("{first}; ACR's _tags API: {}", response.status().as_u16()),
         })
     }
 }

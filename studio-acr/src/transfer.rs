@@ -14,6 +14,9 @@
 //!   A failed attempt restarts the blob from its source in a new session (ACR cannot resume),
 //!   with backoff; a refused token is renewed first. Nothing is buffered beyond one chunk of
 //!   256 KiB per blob, whatever the layer size.
+//! - An upload fails over to a retry when neither its body moved nor an answer came for the
+//!   transport's read timeout ([`RegistryClient::send_upload`](crate::client::RegistryClient::send_upload));
+//!   a multi-GB layer that keeps moving is never cut off, however long it takes.
 //! - Several blobs at once ([`TransferOptions::concurrency`], default 4).
 //!
 //! ```no_run

@@ -314,9 +314,8 @@ async fn handle(
             && stats.blob_attempts.values().sum::<u32>() % 2 == 1
             && plan.contains(&Fault::ResetMidBlob);
         // A chunk reset hits every second PATCH while one is planned.
-        let chunk_reset = is_patch
-            && stats.patches.len() % 2 == 0
-            && plan.contains(&Fault::ResetMidChunk);
+        let chunk_reset =
+            is_patch && stats.patches.len() % 2 == 0 && plan.contains(&Fault::ResetMidChunk);
         let fault = if chunk_reset {
             plan.iter()
                 .position(|f| *f == Fault::ResetMidChunk)

@@ -69,8 +69,10 @@ pub fn write_layout(root: &Path, seed: u64, layer_sizes: &[u64], tag: &str) -> R
     let mut blobs = Vec::new();
     for (i, size) in layer_sizes.iter().enumerate() {
         let digest = write_noise(root, seed * 1000 + i as u64 + 1, *size)?;
-        layers.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": digest, "size": size}));
+        layers.push(
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": digest, "size": size}),
+        );
         blobs.push((digest, *size));
     }
     let diff_ids: Vec<&String> = blobs.iter().map(|(d, _)| d).collect();

@@ -389,17 +389,25 @@ async fn push_tag_copy_list_delete(mode: Mode, seed: u64) -> Result<()> {
             digest,
             reason,
         }) => {
-            assert_eq!((repository.as_str(), tag.as_str()), (copy_name.as_str(), "c1"));
+            assert_eq!(
+                (repository.as_str(), tag.as_str()),
+                (copy_name.as_str(), "c1")
+            );
             assert_eq!(digest, image.digest());
             assert!(reason.contains("400 DIGEST_INVALID"), "{reason}");
         }
         other => bail!("expected TagDeleteUnsupported, got {other:?}"),
     }
-    let message = copy_repo.delete_tag("c1").await.err().map(|e| e.to_string());
+    let message = copy_repo
+        .delete_tag("c1")
+        .await
+        .err()
+        .map(|e| e.to_string());
     assert!(
-        message
-            .as_deref()
-            .is_some_and(|m| m.contains(&format!("delete the manifest by digest instead ({copy_name}@{}", image.digest()))),
+        message.as_deref().is_some_and(|m| m.contains(&format!(
+            "delete the manifest by digest instead ({copy_name}@{}",
+            image.digest()
+        ))),
         "{message:?}"
     );
     assert_eq!(skopeo.raw(&format!("{copy_at}:c1"))?, image.manifest);
@@ -998,7 +1006,11 @@ async fn archives_made_by_skopeo_and_docker_25_are_pushed_with_their_digests() -
         format!("oci-archive:{}:v1", oci.display()),
         format!("docker-archive:{}:demo/app:v1", docker.display()),
     ] {
-        let out = skopeo.run(&["copy", &format!("oci:{}:v1", layout.display()), &destination])?;
+        let out = skopeo.run(&[
+            "copy",
+            &format!("oci:{}:v1", layout.display()),
+            &destination,
+        ])?;
         ensure!(
             out.status.success(),
             "skopeo copy to {destination}: {}",
@@ -1078,13 +1090,24 @@ async fn archives_made_by_skopeo_and_docker_25_are_pushed_with_their_digests() -
             // The old format has no manifest to keep: ours is new, the blobs are the image's.
             assert_ne!(pushed.digest, archived_digest);
         } else {
-            assert_eq!(pushed.digest, archived_digest, "{kind}: the manifest was not kept");
+            assert_eq!(
+                pushed.digest, archived_digest,
+                "{kind}: the manifest was not kept"
+            );
             assert_eq!(raw, archived_manifest, "{kind}");
         }
         let served: Value = serde_json::from_slice(&raw)?;
-        assert_eq!(served["config"]["digest"], json!(image.blobs[0].0), "{kind}");
+        assert_eq!(
+            served["config"]["digest"],
+            json!(image.blobs[0].0),
+            "{kind}"
+        );
         // docker-archive keeps the layers as they were; oci-archive has skopeo's gzip ones.
-        let expected = if kind == "docker" { &layers } else { &archived_layers };
+        let expected = if kind == "docker" {
+            &layers
+        } else {
+            &archived_layers
+        };
         assert_eq!(skopeo.inspect(&at)?["Layers"], json!(expected), "{kind}");
         assert_eq!(skopeo.copy_to_dir_and_check(&at, &raw)?, 3, "{kind}");
         assert_eq!(pushed.stats.blobs_uploaded + pushed.stats.blobs_skipped, 3);

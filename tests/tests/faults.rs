@@ -35,8 +35,16 @@ const MIB: u64 = 1024 * 1024;
 /// skopeo reads `image` straight from `registry` into a `dir:` copy (checking every digest as
 /// it copies); then each blob file is hashed again here and the manifest compared byte for
 /// byte.
-fn skopeo_verifies(registry: &Registry, image: &str, creds: Option<&str>, want: &NoiseImage) -> Result<()> {
-    let certs = rig().subdir(&format!("faults-skopeo-certs-{}", registry.host.replace(':', "-")))?;
+fn skopeo_verifies(
+    registry: &Registry,
+    image: &str,
+    creds: Option<&str>,
+    want: &NoiseImage,
+) -> Result<()> {
+    let certs = rig().subdir(&format!(
+        "faults-skopeo-certs-{}",
+        registry.host.replace(':', "-")
+    ))?;
     std::fs::copy(&rig().ca.cert_path, certs.join("ca.crt")).context("copying the CA")?;
     let out = tempfile::tempdir()?;
     let mut command = Command::new(studio_tests::require_program("skopeo")?);
@@ -59,8 +67,12 @@ fn skopeo_verifies(registry: &Registry, image: &str, creds: Option<&str>, want: 
     ensure!(manifest == want.manifest, "skopeo read another manifest");
     for (d, size) in &want.blobs {
         let path = out.path().join("copy").join(&d[7..]);
-        let (digest, len) = noise_image::file_digest(&path).with_context(|| path.display().to_string())?;
-        ensure!(len == *size && digest == *d, "blob {d} read back as {digest} ({len} bytes)");
+        let (digest, len) =
+            noise_image::file_digest(&path).with_context(|| path.display().to_string())?;
+        ensure!(
+            len == *size && digest == *d,
+            "blob {d} read back as {digest} ({len} bytes)"
+        );
     }
     Ok(())
 }
@@ -125,8 +137,7 @@ async fn token_registry(name: &str) -> Result<(Registry, Arc<AcrTokenService>)> 
     )
     .await?;
     let service = Arc::new(AcrTokenService::start(&setup.service, Some(trust)).await?);
-    let registry =
-        Registry::start(name, RegistryAuth::Token(service.clone()), Some(setup)).await?;
+    let registry = Registry::start(name, RegistryAuth::Token(service.clone()), Some(setup)).await?;
     Ok((registry, service))
 }
 
@@ -187,7 +198,12 @@ async fn a_gib_push_completes_through_twenty_faults_and_an_expired_token() -> Re
     watch.abort();
     service.set_access_token_skew(Duration::ZERO, None);
     service.set_access_token_ttl(Duration::from_secs(3600));
-    ensure!(pushed.digest == image.digest, "pushed {} not {}", pushed.digest, image.digest);
+    ensure!(
+        pushed.digest == image.digest,
+        "pushed {} not {}",
+        pushed.digest,
+        image.digest
+    );
 
     ensure!(
         proxy.faults_left() == 0 && stats.injected.len() == planned && planned >= 20,
@@ -211,8 +227,17 @@ async fn a_gib_push_completes_through_twenty_faults_and_an_expired_token() -> Re
         );
     }
     // The registry itself refused an expired token mid-push, and the client renewed it.
-    ensure!(!stats.unauthorized.is_empty(), "the registry never refused a token");
-    let log = std::fs::read_to_string(registry.storage.parent().context("dir")?.join("registry.log"))?;
+    ensure!(
+        !stats.unauthorized.is_empty(),
+        "the registry never refused a token"
+    );
+    let log = std::fs::read_to_string(
+        registry
+            .storage
+            .parent()
+            .context("dir")?
+            .join("registry.log"),
+    )?;
     ensure!(
         log.contains("token not to be used after"),
         "the registry's 401 was not for an expired token"
@@ -311,7 +336,10 @@ async fn a_push_killed_midway_resumes_without_sending_finished_blobs_again() -> 
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        ensure!(Instant::now() < deadline, "the push never got three blobs done");
+        ensure!(
+            Instant::now() < deadline,
+            "the push never got three blobs done"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill()?; // SIGKILL
@@ -333,7 +361,10 @@ async fn a_push_killed_midway_resumes_without_sending_finished_blobs_again() -> 
         "the killed push wrote its manifest"
     );
     for d in &done {
-        ensure!(check.blob_exists(d).await?, "{d} was reported done but is missing");
+        ensure!(
+            check.blob_exists(d).await?,
+            "{d} was reported done but is missing"
+        );
     }
 
     // Second run, through a fresh proxy: it completes, and the blobs done before the kill
@@ -353,7 +384,10 @@ async fn a_push_killed_midway_resumes_without_sending_finished_blobs_again() -> 
         .and_then(|l| Ok(serde_json::from_str(l)?))?;
     ensure!(report["digest"] == image.digest.as_str(), "{report}");
     ensure!(report["skipped"] == 3, "{report}");
-    ensure!(report["uploaded"] == (image.blobs.len() - 3) as u64, "{report}");
+    ensure!(
+        report["uploaded"] == (image.blobs.len() - 3) as u64,
+        "{report}"
+    );
     let stats = second.stats();
     for (d, size) in &image.blobs {
         let sent = stats.blob_bytes_received.get(d).copied().unwrap_or(0);
@@ -395,7 +429,8 @@ async fn a_registry_that_needs_chunks_gets_them_and_a_cut_chunk_restarts_the_blo
         ..Default::default()
     });
     let dir = tempfile::tempdir()?;
-    let image = noise_image::write_layout(dir.path(), 3, &[10 * MIB, 7 * MIB + 12_345, 100_000], "v1")?;
+    let image =
+        noise_image::write_layout(dir.path(), 3, &[10 * MIB, 7 * MIB + 12_345, 100_000], "v1")?;
     let client = RegistryClient::new(
         &proxy.host(),
         registry.credential().await?,
@@ -445,7 +480,11 @@ async fn a_registry_that_needs_chunks_gets_them_and_a_cut_chunk_restarts_the_blo
             rest.iter().all(|n| *n >= min) && *last > 0,
             "session {session} sent chunks {lengths:?}"
         );
-        let received = stats.session_bytes_received.get(*session).copied().unwrap_or(0);
+        let received = stats
+            .session_bytes_received
+            .get(*session)
+            .copied()
+            .unwrap_or(0);
         match stats.session_digests.get(*session) {
             Some(digest) => {
                 let size = image
@@ -463,8 +502,14 @@ async fn a_registry_that_needs_chunks_gets_them_and_a_cut_chunk_restarts_the_blo
             None => abandoned += 1,
         }
     }
-    ensure!(finished == image.blobs.len(), "{finished} sessions finished");
-    ensure!(abandoned == 1, "{abandoned} sessions abandoned, not the one cut off");
+    ensure!(
+        finished == image.blobs.len(),
+        "{finished} sessions finished"
+    );
+    ensure!(
+        abandoned == 1,
+        "{abandoned} sessions abandoned, not the one cut off"
+    );
     ensure!(
         stats.patches.iter().any(|p| p.length > MIB),
         "no chunk used the registry's minimum"
