@@ -165,11 +165,16 @@ async fn a_gib_push_completes_through_twenty_faults_and_an_expired_token() -> Re
     let watch = {
         let (proxy, service) = (proxy.clone(), service.clone());
         tokio::spawn(async move {
-            while proxy.stats().unauthorized.is_empty() {
+            let done_then = loop {
+                let stats = proxy.stats();
+                if !stats.unauthorized.is_empty() {
+                    break stats.completed_blobs.len();
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            };
             service.set_access_token_skew(Duration::ZERO, None);
             service.set_access_token_ttl(Duration::from_secs(3600));
+            done_then
         })
     };
 
@@ -195,7 +200,12 @@ async fn a_gib_push_completes_through_twenty_faults_and_an_expired_token() -> Re
     let took = started.elapsed();
     let stats = proxy.stats();
     let pushed = pushed.map_err(|e| anyhow::anyhow!("{e}; the proxy saw {stats:?}"))?;
-    watch.abort();
+    ensure!(watch.is_finished(), "the registry never refused a token");
+    let done_at_401 = watch.await?;
+    ensure!(
+        done_at_401 < image.blobs.len(),
+        "the token expired only after every blob was done"
+    );
     service.set_access_token_skew(Duration::ZERO, None);
     service.set_access_token_ttl(Duration::from_secs(3600));
     ensure!(
@@ -257,11 +267,13 @@ async fn a_gib_push_completes_through_twenty_faults_and_an_expired_token() -> Re
     let retries: u32 = stats.blob_attempts.values().map(|n| n - 1).sum();
     let (resent, faulted) = resent(&stats, &image, &stats.faulted_blobs);
     eprintln!(
-        "1 GiB push: {took:?}; {} faults injected + {} refused tokens over {} requests; \
+        "1 GiB push: {took:?}; {} faults injected + {} refused tokens (the first with \
+         {done_at_401} of {} blobs done) over {} requests; \
          blob upload retries {retries}; blob restarts {}; bytes re-sent {resent} \
          (faulted blobs: {} of {} bytes); our count of blob bytes sent {}",
         stats.injected.len(),
         stats.unauthorized.len(),
+        image.blobs.len(),
         stats.requests,
         pushed.stats.blob_restarts,
         stats.faulted_blobs.len(),
