@@ -1,7 +1,9 @@
 //! `docker save` archives as an image source (read only).
 //!
 //! Two shapes exist. Docker 25 and later put an OCI layout in the tar (`oci-layout`,
-//! `index.json`, `blobs/sha256/…`): its manifests are used as they are, digests included.
+//! `index.json`, `blobs/sha256/…`): its manifests are used as they are, digests included, and
+//! the `RepoTags` of the `manifest.json` written beside it name them too. `skopeo copy …
+//! oci-archive:` writes the same shape without `manifest.json`.
 //! Older archives have only `manifest.json` (`Config`, `RepoTags`, `Layers`, with layers as
 //! uncompressed tars, possibly symlinks to each other); for those an OCI manifest is written
 //! whose config digest is the config file's and whose layer digests are the config's
@@ -201,6 +203,30 @@ impl DockerArchive {
                 })
                 .collect();
             self.images.push(ArchiveImage { tags, manifest });
+        }
+        // Docker 25+ also writes the old manifest.json; its RepoTags name the images too.
+        if self.entries.contains_key("manifest.json") {
+            let saved: Vec<SavedImage> =
+                serde_json::from_slice(&self.read("manifest.json", MAX_JSON)?)
+                    .map_err(|e| io_error(&self.path, format!("manifest.json: {e}")))?;
+            for saved in saved {
+                let config = normalize(&saved.config);
+                for image in &mut self.images {
+                    if image.manifest.is_index() {
+                        continue;
+                    }
+                    let Ok(own) = image.manifest.image() else {
+                        continue;
+                    };
+                    if self.blobs.get(&own.config().digest().to_string()) == Some(&config) {
+                        for tag in saved.repo_tags.iter().flatten() {
+                            if !image.tags.contains(tag) {
+                                image.tags.push(tag.clone());
+                            }
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -53,7 +53,9 @@ const RENEW_BEFORE: Duration = Duration::from_secs(60);
 /// How to authenticate to a registry.
 #[derive(Clone)]
 pub enum RegistryCredential {
-    /// No credentials.
+    /// No credentials: docker's anonymous `GET` of the token service; when that is refused
+    /// by an ACR-shaped realm (`…/oauth2/token`), ACR's anonymous `POST` form
+    /// (`grant_type=password`, empty `refresh_token`) as the Azure SDKs send it.
     Anonymous,
     /// A user name and password (an ACR admin user, a repository token, htpasswd).
     Basic {
@@ -336,10 +338,18 @@ impl Authenticator {
         tracing::debug!(realm = %realm, service, scopes = ?scopes.iter().map(Scope::to_string).collect::<Vec<_>>(), "requesting a registry token");
         let response = match &self.credential {
             RegistryCredential::Anonymous => {
-                self.http
+                let response = self
+                    .http
                     .get(token_url(realm, service, scopes))
                     .send()
-                    .await
+                    .await;
+                match response {
+                    Ok(r) if !r.status().is_success() && is_acr_token_endpoint(realm) => {
+                        tracing::debug!(status = %r.status(), "anonymous GET token refused; trying ACR's anonymous POST form");
+                        return self.acr_anonymous_grant(realm, service, scopes).await;
+                    }
+                    other => other,
+                }
             }
             RegistryCredential::Basic { username, password } => {
                 self.http
@@ -362,6 +372,32 @@ impl Authenticator {
         };
         let response =
             response.map_err(|e| Error::Registry(format!("token request to {realm}: {e}")))?;
+        parse_token_response(realm, response).await
+    }
+
+    /// ACR's anonymous form (the Azure SDKs' anonymous pull): `POST /oauth2/token` with
+    /// `grant_type=password` and an empty `refresh_token`.
+    async fn acr_anonymous_grant(
+        &self,
+        realm: &Url,
+        service: &str,
+        scopes: &[Scope],
+    ) -> Result<CachedToken, Error> {
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", "password".to_owned()),
+            ("refresh_token", String::new()),
+        ];
+        for scope in scopes {
+            form.push(("scope", scope.to_string()));
+        }
+        form.push(("service", service.to_owned()));
+        let response = self
+            .http
+            .post(realm.clone())
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| Error::Registry(format!("token request to {realm}: {e}")))?;
         parse_token_response(realm, response).await
     }
 
@@ -490,6 +526,15 @@ async fn parse_token_response(
     })
 }
 
+/// Whether `realm` has the shape of ACR's token endpoint (`…/oauth2/token`), which also takes
+/// the anonymous `POST` form.
+fn is_acr_token_endpoint(realm: &Url) -> bool {
+    realm
+        .path()
+        .trim_end_matches('/')
+        .ends_with("/oauth2/token")
+}
+
 fn token_url(realm: &Url, service: &str, scopes: &[Scope]) -> Url {
     let mut url = realm.clone();
     {
@@ -524,6 +569,15 @@ pub fn is_loopback(url: &Url) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn acr_shaped_realms_get_the_anonymous_post_form() {
+        let acr = Url::parse("https://myacr.azurecr.io/oauth2/token").unwrap();
+        let hub = Url::parse("https://auth.docker.io/token").unwrap();
+        assert!(is_acr_token_endpoint(&acr));
+        assert!(!is_acr_token_endpoint(&hub));
+    }
+
     use super::*;
 
     #[test]

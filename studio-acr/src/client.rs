@@ -17,7 +17,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use azure_core::credentials::Secret;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -70,6 +70,7 @@ pub struct RegistryClient {
     host: String,
     base: Url,
     http: reqwest::Client,
+    upload_http: reqwest::Client,
     auth: Arc<Authenticator>,
     challenge: Arc<Mutex<Option<Challenge>>>,
     options: RegistryClientOptions,
@@ -81,6 +82,35 @@ impl fmt::Debug for RegistryClient {
             .field("host", &self.host)
             .field("credential", self.auth.credential())
             .finish_non_exhaustive()
+    }
+}
+
+/// The read timeout of the upload client: effectively none ([`RegistryClient::send_upload`]
+/// enforces the configured one on progress instead).
+const UPLOAD_READ_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// When a streamed request body last moved, for [`RegistryClient::send_upload`]. Clones share
+/// the clock.
+#[derive(Clone, Debug)]
+pub struct BodyProgress(Arc<std::sync::Mutex<Instant>>);
+
+impl Default for BodyProgress {
+    fn default() -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Instant::now())))
+    }
+}
+
+impl BodyProgress {
+    /// Records progress now.
+    pub fn touch(&self) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    /// How long since the last progress.
+    pub fn idle(&self) -> Duration {
+        self.0.lock().map(|t| t.elapsed()).unwrap_or_default()
     }
 }
 
@@ -140,9 +170,17 @@ impl RegistryClient {
             );
         }
         let http = transport::http_client(&options.transport)?;
+        // Blob bodies can take longer to send than any read timeout: reqwest's read timeout
+        // runs from the start of a request until its answer, so uploads use a client without
+        // one and [`RegistryClient::send_upload`] watches the body's progress instead.
+        let upload_http = transport::http_client(&TransportOptions {
+            read_timeout: UPLOAD_READ_TIMEOUT,
+            ..options.transport.clone()
+        })?;
         Ok(Self {
             host: host.to_owned(),
             base,
+            upload_http,
             auth: Arc::new(Authenticator::new(credential, http.clone())),
             http,
             challenge: Arc::new(Mutex::new(None)),
@@ -158,6 +196,12 @@ impl RegistryClient {
     /// The HTTP client (for streaming bodies).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// The HTTP client for streamed uploads (no read timeout of its own; send its requests
+    /// with [`RegistryClient::send_upload`], which times out on a stalled body or answer).
+    pub fn upload_http(&self) -> &reqwest::Client {
+        &self.upload_http
     }
 
     /// The options.
@@ -272,7 +316,58 @@ impl RegistryClient {
         if let Some(value) = self.current_authorization(&scopes).await? {
             request = request.header("authorization", value);
         }
-        match request.send().await {
+        let result = request.send().await;
+        self.classify(&scopes, result, attempt).await
+    }
+
+    /// [`RegistryClient::send_once`] for a request built from
+    /// [`RegistryClient::upload_http`] whose body reports its progress to `progress`: the
+    /// attempt fails as [`Attempt::Transient`] once neither the body moved nor an answer came
+    /// for the transport's read timeout — while a large body that keeps moving is never cut
+    /// off, however long it takes.
+    pub async fn send_upload(
+        &self,
+        scopes: &[Scope],
+        request: RequestBuilder,
+        attempt: u32,
+        progress: &BodyProgress,
+    ) -> Result<Attempt, Error> {
+        let scopes = merge_scopes(scopes);
+        let mut request = request;
+        if let Some(value) = self.current_authorization(&scopes).await? {
+            request = request.header("authorization", value);
+        }
+        progress.touch();
+        let limit = self.options.transport.read_timeout;
+        let tick = (limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        let send = request.send();
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                result = &mut send => return self.classify(&scopes, result, attempt).await,
+                () = tokio::time::sleep(tick) => {
+                    if progress.idle() >= limit {
+                        tracing::debug!(host = %self.host, "an upload stalled; giving up on this attempt");
+                        return Ok(Attempt::Transient {
+                            wait: self.backoff(attempt + 1, None),
+                            reason: format!(
+                                "{}: neither the upload moved nor an answer came for {limit:?}",
+                                self.host
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    async fn classify(
+        &self,
+        scopes: &[Scope],
+        result: Result<Response, reqwest::Error>,
+        attempt: u32,
+    ) -> Result<Attempt, Error> {
+        match result {
             Ok(response)
                 if response.status() == StatusCode::UNAUTHORIZED
                     || is_insufficient_scope(&response) =>
@@ -286,7 +381,7 @@ impl RegistryClient {
                     .filter_map(|s| Scope::parse(s))
                     .collect();
                 let service = challenge.param("service").unwrap_or_default().to_owned();
-                self.auth.invalidate(&service, &scopes).await;
+                self.auth.invalidate(&service, scopes).await;
                 let scopes = merge_scopes(scopes.iter().chain(wanted.iter()));
                 self.auth.invalidate(&service, &scopes).await;
                 self.auth.authorize(&challenge, &scopes).await?;

@@ -386,9 +386,27 @@ impl Repository {
     }
 
     /// Deletes one tag, leaving the manifest: `DELETE /v2/<repo>/manifests/<tag>` (OCI 1.1),
-    /// then ACR's `DELETE /acr/v1/<repo>/_tags/<tag>`. A registry that supports neither gets
-    /// an error saying so (delete the manifest by digest instead).
+    /// then ACR's `DELETE /acr/v1/<repo>/_tags/<tag>`. A registry that supports neither (the
+    /// CNCF distribution server answers `400 DIGEST_INVALID`, or `405 UNSUPPORTED` with
+    /// deletes disabled) gets [`Error::TagDeleteUnsupported`], naming the digest to delete
+    /// instead; nothing is changed. A tag that does not exist is a
+    /// [`Error::RegistryStatus`] 404.
     pub async fn delete_tag(&self, tag: &str) -> Result<(), Error> {
+        crate::reference::check_tag_or_digest(tag)?;
+        if crate::manifest::is_digest(tag) {
+            return Err(Error::InvalidArgument {
+                what: "tag".to_owned(),
+                value: tag.to_owned(),
+                reason: "a digest; use delete_manifest".to_owned(),
+            });
+        }
+        let Some(digest) = self.head_manifest(tag).await? else {
+            return Err(Error::RegistryStatus {
+                what: format!("delete tag {}:{tag}", self.name),
+                status: 404,
+                message: "no such tag".to_owned(),
+            });
+        };
         let scopes = [self.scope(&["delete"])];
         let url = self.url(&format!("manifests/{tag}"))?;
         let response = self
@@ -399,8 +417,8 @@ impl Repository {
             return Ok(());
         }
         let first = format!(
-            "{} {}",
-            response.status(),
+            "DELETE by tag: {} {}",
+            response.status().as_u16(),
             registry_error_message(&response.text().await.unwrap_or_default())
         );
         let url = self
@@ -413,12 +431,11 @@ impl Repository {
         if response.status().is_success() {
             return Ok(());
         }
-        Err(Error::RegistryStatus {
-            what: format!("delete tag {}:{tag}", self.name),
-            status: response.status().as_u16(),
-            message: format!(
-                "the registry deletes neither by tag ({first}) nor through ACR's _tags API; delete the manifest by digest"
-            ),
+        Err(Error::TagDeleteUnsupported {
+            repository: self.name.clone(),
+            tag: tag.to_owned(),
+            digest,
+            reason: format!("{first}; ACR's _tags API: {}", response.status().as_u16()),
         })
     }
 }

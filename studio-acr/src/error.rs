@@ -80,6 +80,22 @@ pub enum Error {
         /// The registry's error code and message.
         message: String,
     },
+    /// The registry cannot delete a tag on its own (the CNCF distribution server, Docker Hub):
+    /// the way left is deleting the manifest by digest, which removes every tag on it.
+    #[error(
+        "{repository}:{tag}: the registry cannot delete a tag alone ({reason}); delete the manifest \
+         by digest instead ({repository}@{digest}), which removes every tag pointing at it"
+    )]
+    TagDeleteUnsupported {
+        /// The repository.
+        repository: String,
+        /// The tag.
+        tag: String,
+        /// The manifest digest the tag points at.
+        digest: String,
+        /// What the registry answered.
+        reason: String,
+    },
     /// A URL that would send credentials in clear text.
     #[error("refusing to send credentials over plain http to {0}")]
     InsecureEndpoint(String),

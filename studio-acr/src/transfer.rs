@@ -14,6 +14,9 @@
 //!   A failed attempt restarts the blob from its source in a new session (ACR cannot resume),
 //!   with backoff; a refused token is renewed first. Nothing is buffered beyond one chunk of
 //!   256 KiB per blob, whatever the layer size.
+//! - An upload fails over to a retry when neither its body moved nor an answer came for the
+//!   transport's read timeout ([`RegistryClient::send_upload`](crate::client::RegistryClient::send_upload));
+//!   a multi-GB layer that keeps moving is never cut off, however long it takes.
 //! - Several blobs at once ([`TransferOptions::concurrency`], default 4).
 //!
 //! ```no_run
@@ -50,7 +53,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use crate::Error;
-use crate::client::{Attempt, check};
+use crate::client::{Attempt, BodyProgress, check};
 use crate::distribution::{BlobReader, Mount, Repository, UploadSession};
 use crate::layout::OciLayout;
 use crate::manifest::{Descriptor, Manifest, is_digest};
@@ -523,22 +526,30 @@ impl Transfer {
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let hook = self.chunk_hook(blob);
         let sent_in_hook = sent.clone();
+        let progress = BodyProgress::default();
+        let moved = progress.clone();
         let body = verified_stream(reader, blob, verdict.clone(), move |n| {
             sent_in_hook.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            moved.touch();
             hook(n);
         });
         let mut url = session.location.clone();
         url.query_pairs_mut().append_pair("digest", &digest);
         let request = repo
             .client()
-            .http()
+            .upload_http()
             .put(url)
             .header("content-type", "application/octet-stream")
             .header("content-length", blob.size())
             .body(reqwest::Body::wrap_stream(body));
         let attempt = repo
             .client()
-            .send_once(&[repo.scope(&["pull", "push"])], request, failures)
+            .send_upload(
+                &[repo.scope(&["pull", "push"])],
+                request,
+                failures,
+                &progress,
+            )
             .await;
         Counters::add(
             &counters.blob_bytes_sent,
@@ -583,16 +594,24 @@ impl Transfer {
         while offset < size {
             let len = chunk.min(size - offset);
             let hook = hook.clone();
-            let body = chunk_stream(state.clone(), len, size, verdict.clone(), move |n| hook(n));
+            let progress = BodyProgress::default();
+            let moved = progress.clone();
+            let body = chunk_stream(state.clone(), len, size, verdict.clone(), move |n| {
+                moved.touch();
+                hook(n)
+            });
             let request = repo
                 .client()
-                .http()
+                .upload_http()
                 .patch(location.clone())
                 .header("content-type", "application/octet-stream")
                 .header("content-range", format!("{offset}-{}", offset + len - 1))
                 .header("content-length", len)
                 .body(reqwest::Body::wrap_stream(body));
-            let attempt = repo.client().send_once(&scopes, request, failures).await;
+            let attempt = repo
+                .client()
+                .send_upload(&scopes, request, failures, &progress)
+                .await;
             let read_now = state.lock().await.read;
             Counters::add(&counters.blob_bytes_sent, read_now.saturating_sub(offset));
             if let Some(e) = take_verdict(&verdict) {

@@ -38,6 +38,31 @@ pub enum Fault {
     },
     /// Read the request, then never answer (until the client gives up).
     Stall,
+    /// Read half of a chunk's body (`PATCH` of an upload session), then drop the connection;
+    /// nothing reaches the registry, so the session cannot resume at the client's offset.
+    ResetMidChunk,
+}
+
+/// How the proxy reshapes the registry's protocol (besides faults).
+#[derive(Clone, Debug, Default)]
+pub struct Behaviour {
+    /// Adds `OCI-Chunk-Min-Length: N` to the registry's answers opening an upload session.
+    pub chunk_min_length: Option<u64>,
+    /// Answers `413` to a monolithic upload (a `PUT …?digest=` with a body), as a registry
+    /// with a request size limit does.
+    pub refuse_monolithic: bool,
+    /// Once this many blob uploads completed, later blob uploads are held unanswered (so a
+    /// test can kill the client at a known point).
+    pub hold_after_completed: Option<usize>,
+}
+
+/// One `PATCH` the proxy received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Patch {
+    /// The upload session (the last segment of `…/blobs/uploads/<id>`).
+    pub session: String,
+    /// Its `Content-Length`.
+    pub length: u64,
 }
 
 /// What the proxy saw.
@@ -51,8 +76,23 @@ pub struct ProxyStats {
     pub blob_bytes_received: BTreeMap<String, u64>,
     /// How many upload attempts each blob needed.
     pub blob_attempts: BTreeMap<String, u32>,
-    /// Blobs whose upload had a fault injected.
+    /// Blobs whose upload had a fault injected or was refused by the upstream with a `401`.
     pub faulted_blobs: Vec<String>,
+    /// Requests carrying credentials that the upstream itself answered `401` (`METHOD path`),
+    /// e.g. for an expired token (a first request without credentials is not counted).
+    pub unauthorized: Vec<String>,
+    /// Blob uploads the upstream completed (`201` to `PUT …?digest=`), in order.
+    pub completed_blobs: Vec<String>,
+    /// Body bytes received for each upload session's `PATCH`es, summed.
+    pub session_bytes_received: BTreeMap<String, u64>,
+    /// Every `PATCH` received, in order (faulted ones included).
+    pub patches: Vec<Patch>,
+    /// Upload sessions finished by a `PUT …?digest=`: session → digest.
+    pub session_digests: BTreeMap<String, String>,
+    /// Blob uploads held unanswered ([`Behaviour::hold_after_completed`]).
+    pub held: u64,
+    /// Monolithic uploads answered `413` ([`Behaviour::refuse_monolithic`]).
+    pub refused_monolithic: u64,
 }
 
 struct State {
@@ -60,6 +100,7 @@ struct State {
     http: reqwest::Client,
     plan: Mutex<VecDeque<Fault>>,
     stats: Mutex<ProxyStats>,
+    behaviour: Mutex<Behaviour>,
 }
 
 /// The proxy; dropped, it stops listening.
@@ -109,6 +150,7 @@ impl FaultProxy {
             http: crate::rig().http()?,
             plan: Mutex::new(plan.into()),
             stats: Mutex::new(ProxyStats::default()),
+            behaviour: Mutex::new(Behaviour::default()),
         });
         let listener = crate::rig_runtime()
             .spawn(async { TcpListener::bind("127.0.0.1:0").await })
@@ -150,6 +192,13 @@ impl FaultProxy {
             .unwrap_or_default()
     }
 
+    /// Changes how the proxy reshapes the protocol from now on.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        if let Ok(mut b) = self.state.behaviour.lock() {
+            *b = behaviour;
+        }
+    }
+
     /// Faults of the plan not injected yet.
     pub fn faults_left(&self) -> usize {
         self.state.plan.lock().map(|p| p.len()).unwrap_or(0)
@@ -160,6 +209,20 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The upload session of a `…/blobs/uploads/<id>` path.
+fn upload_session(path: &str) -> Option<String> {
+    let (_, id) = path.split_once("/blobs/uploads/")?;
+    (!id.is_empty()).then(|| id.trim_end_matches('/').to_owned())
+}
+
+fn content_length(headers: &hyper::HeaderMap) -> u64 {
+    headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn blob_digest(req: &Request<Incoming>) -> Option<String> {
@@ -179,6 +242,45 @@ async fn handle(
     let digest = (req.method() == hyper::Method::PUT)
         .then(|| blob_digest(&req))
         .flatten();
+    let session = upload_session(req.uri().path());
+    let is_patch = req.method() == hyper::Method::PATCH;
+    let is_session_start = req.method() == hyper::Method::POST && session.is_none();
+    let behaviour = state
+        .behaviour
+        .lock()
+        .map(|b| b.clone())
+        .unwrap_or_default();
+    if let (Some(d), Some(id)) = (&digest, &session)
+        && let Ok(mut stats) = state.stats.lock()
+    {
+        stats.session_digests.insert(id.clone(), d.clone());
+    }
+    if digest.is_some() && behaviour.refuse_monolithic && content_length(req.headers()) > 0 {
+        if let Ok(mut stats) = state.stats.lock() {
+            stats.requests += 1;
+            stats.refused_monolithic += 1;
+        }
+        // Read the body first: an answer before it is all sent reaches most clients as a
+        // broken connection instead.
+        let mut body = req.into_body();
+        while let Some(Ok(_)) = body.frame().await {}
+        return Ok(full(413, &[]));
+    }
+    if digest.is_some()
+        && let Some(n) = behaviour.hold_after_completed
+        && state
+            .stats
+            .lock()
+            .map(|s| s.completed_blobs.len() >= n)
+            .unwrap_or(false)
+    {
+        if let Ok(mut stats) = state.stats.lock() {
+            stats.requests += 1;
+            stats.held += 1;
+        }
+        // Held until the client gives up or is killed.
+        std::future::pending::<()>().await;
+    }
     let fault = {
         let mut stats = state
             .stats
@@ -188,6 +290,13 @@ async fn handle(
         if let Some(d) = &digest {
             *stats.blob_attempts.entry(d.clone()).or_default() += 1;
         }
+        if is_patch {
+            let patch = Patch {
+                session: session.clone().unwrap_or_default(),
+                length: content_length(req.headers()),
+            };
+            stats.patches.push(patch);
+        }
         let mut plan = state
             .plan
             .lock()
@@ -195,16 +304,29 @@ async fn handle(
         // Resets hit every second blob upload; the other faults every third request. Neither
         // period matches a retried upload's (POST, PUT, POST, PUT…), so no upload is hit every
         // time.
+        // A blob's third and later upload attempts are never faulted, so no blob exhausts its
+        // client's retries however the uploads interleave.
+        let spared = digest
+            .as_ref()
+            .is_some_and(|d| stats.blob_attempts.get(d).copied().unwrap_or(0) > 2);
         let reset = digest.is_some()
+            && !spared
             && stats.blob_attempts.values().sum::<u32>() % 2 == 1
             && plan.contains(&Fault::ResetMidBlob);
-        let fault = if reset {
+        // A chunk reset hits every second PATCH while one is planned.
+        let chunk_reset =
+            is_patch && stats.patches.len() % 2 == 0 && plan.contains(&Fault::ResetMidChunk);
+        let fault = if chunk_reset {
+            plan.iter()
+                .position(|f| *f == Fault::ResetMidChunk)
+                .and_then(|i| plan.remove(i))
+        } else if reset {
             plan.iter()
                 .position(|f| *f == Fault::ResetMidBlob)
                 .and_then(|i| plan.remove(i))
-        } else if stats.requests % 3 == 0 {
+        } else if stats.requests % 3 == 0 && !spared {
             plan.iter()
-                .position(|f| *f != Fault::ResetMidBlob)
+                .position(|f| *f != Fault::ResetMidBlob && *f != Fault::ResetMidChunk)
                 .and_then(|i| plan.remove(i))
         } else {
             None
@@ -219,12 +341,17 @@ async fn handle(
         }
         fault
     };
+    let had_credentials = req.headers().contains_key("authorization");
     let (parts, mut body) = req.into_parts();
     let count = {
         let (digest, state) = (digest.clone(), state.clone());
+        let chunk_of = session.clone().filter(|_| is_patch);
         move |n: usize| {
             if let (Some(d), Ok(mut stats)) = (&digest, state.stats.lock()) {
                 *stats.blob_bytes_received.entry(d.clone()).or_default() += n as u64;
+            }
+            if let (Some(id), Ok(mut stats)) = (&chunk_of, state.stats.lock()) {
+                *stats.session_bytes_received.entry(id.clone()).or_default() += n as u64;
             }
         }
     };
@@ -233,7 +360,7 @@ async fn handle(
         Some(Fault::TooManyRequests { retry_after_secs }) => {
             return Ok(full(429, &[("retry-after", retry_after_secs.to_string())]));
         }
-        Some(Fault::ResetMidBlob) => {
+        Some(Fault::ResetMidBlob | Fault::ResetMidChunk) => {
             let length: u64 = parts
                 .headers
                 .get("content-length")
@@ -282,6 +409,21 @@ async fn handle(
         .inspect_ok(move |chunk| count(chunk.len()));
     forward = forward.body(reqwest::Body::wrap_stream(stream));
     let answer = forward.send().await.map_err(std::io::Error::other)?;
+    if let Ok(mut stats) = state.stats.lock() {
+        if answer.status() == reqwest::StatusCode::UNAUTHORIZED && had_credentials {
+            stats.unauthorized.push(what.clone());
+            if let Some(d) = &digest
+                && !stats.faulted_blobs.contains(d)
+            {
+                stats.faulted_blobs.push(d.clone());
+            }
+        }
+        if answer.status() == reqwest::StatusCode::CREATED
+            && let Some(d) = &digest
+        {
+            stats.completed_blobs.push(d.clone());
+        }
+    }
     let mut response = Response::builder().status(answer.status().as_u16());
     for (name, value) in answer.headers() {
         if name == "location" {
@@ -294,6 +436,12 @@ async fn handle(
         } else if name != "connection" && name != "transfer-encoding" {
             response = response.header(name, value);
         }
+    }
+    if is_session_start
+        && answer.status() == reqwest::StatusCode::ACCEPTED
+        && let Some(n) = behaviour.chunk_min_length
+    {
+        response = response.header("oci-chunk-min-length", n.to_string());
     }
     let stream = answer
         .bytes_stream()

@@ -18,6 +18,7 @@
 //!   with a simulated GPU cluster whose kubelet pulls from the rig's registry.
 //! - [`fault_proxy`]: an https proxy in front of a peer that injects connection resets,
 //!   5xx bursts, 429s and stalls, and counts what was sent again.
+//! - [`noise_image`]: large OCI layouts of incompressible noise, written to disk in pieces.
 //! - [`https`]: the rustls front that puts wiremock-based fakes on https.
 //! - [`process`]: peer processes, their logs, and printing those logs when a test fails.
 //!
@@ -31,6 +32,7 @@ pub mod entra;
 pub mod fault_proxy;
 pub mod https;
 pub mod kube_server;
+pub mod noise_image;
 pub mod pki;
 pub mod process;
 pub mod registry;

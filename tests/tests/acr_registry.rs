@@ -1,6 +1,6 @@
 //! studio-acr's registry client against the rig's real registry in all three auth modes.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use studio_acr::auth::{RegistryCredential, Scope};
 use studio_acr::client::RegistryClient;
 use studio_tests::registry::{Registry, RegistryAuth};
@@ -147,18 +147,19 @@ async fn the_recorded_acr_exchange_sessions_replay() -> Result<()> {
     let _logs = LogsOnFailure::new();
     use studio_tests::vectors::{recordings, serve_recording};
     let entra = shared::entra().await?;
+    let mut replayed = 0;
     for recording in recordings("azure-sdk-assets/go-azcontainerregistry")? {
         let name = recording
             .path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if !name.contains("Exchange") {
-            // The anonymous-access session uses the Go SDK's anonymous POST (grant_type=password
-            // with an empty refresh token); our anonymous flow is docker's GET, covered by the
-            // rig registry.
+        if name.contains("anonymousAccess") {
+            replay_anonymous_access(&recording).await?;
+            replayed += 1;
             continue;
         }
+        replayed += 1;
         let mock = studio_tests::https::HttpsMock::start().await?;
         serve_recording(&mock.server, &recording).await?;
         let host = mock.url().host_str().context("host")?.to_owned();
@@ -221,5 +222,110 @@ async fn the_recorded_acr_exchange_sessions_replay() -> Result<()> {
         assert_eq!(form["service"], recorded_host, "{name}");
         assert!(!form["access_token"].is_empty());
     }
+    assert_eq!(replayed, 4, "the four recorded sessions");
+    Ok(())
+}
+
+/// The Go SDK's anonymous session against an ACR with anonymous pull: `GET /acr/v1/_catalog`
+/// is challenged, the token comes from ACR's anonymous `POST /oauth2/token`
+/// (`grant_type=password`, empty `refresh_token`), and the listing follows. (The session's
+/// later `PATCH` of repository properties is an API we do not have.)
+async fn replay_anonymous_access(recording: &studio_tests::vectors::Recording) -> Result<()> {
+    let catalog = recording.entries[..3].to_vec();
+    ensure!(
+        catalog[1].request_method == "POST" && catalog[1].status_code == 200,
+        "the recording changed"
+    );
+    // The first entry (the challenge) is served below with the realm pointed at the mock.
+    let mut served = recording.clone();
+    served.entries = catalog[1..].to_vec();
+    let mock = studio_tests::https::HttpsMock::start().await?;
+    studio_tests::vectors::serve_recording(&mock.server, &served).await?;
+    let host = format!(
+        "{}:{}",
+        mock.url().host_str().context("host")?,
+        mock.url().port().context("port")?
+    );
+    // The recorded challenge names the recorded realm; point it at the mock.
+    let recorded_realm = "https://azacrlivetest.azurecr.io/oauth2/token";
+    let challenge = catalog[0]
+        .response_headers
+        .get("WWW-Authenticate")
+        .and_then(|v| v.as_str())
+        .context("no challenge")?;
+    ensure!(challenge.contains(recorded_realm), "{challenge}");
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/acr/v1/_catalog"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(401).insert_header(
+                "WWW-Authenticate",
+                challenge
+                    .replace(recorded_realm, &format!("{}/oauth2/token", mock.uri()))
+                    .as_str(),
+            ),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&mock.server)
+        .await;
+    let client = RegistryClient::new(&host, RegistryCredential::Anonymous, options())?;
+    let url = client.url("acr/v1/_catalog?api-version=2021-07-01")?;
+    let response = client
+        .send(&[studio_acr::auth::Scope::catalog()], |http| {
+            http.get(url.clone())
+        })
+        .await?;
+    ensure!(response.status() == 200, "{}", response.status());
+    let listing: serde_json::Value = response.json().await?;
+    assert_eq!(
+        Some(&listing),
+        catalog[2].response_body.as_ref(),
+        "the recorded listing"
+    );
+    let received = mock.received().await;
+    let token_posts: Vec<_> = received
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/oauth2/token")
+        .collect();
+    ensure!(token_posts.len() == 1, "{} token POSTs", token_posts.len());
+    let ours: Vec<(String, String)> = url::form_urlencoded::parse(&token_posts[0].body)
+        .into_owned()
+        .collect();
+    let recorded: Vec<(String, String)> = url::form_urlencoded::parse(
+        catalog[1]
+            .request_body
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .context("body")?
+            .as_bytes(),
+    )
+    .into_owned()
+    .collect();
+    let service = |form: &[(String, String)]| {
+        form.iter()
+            .find(|(k, _)| k == "service")
+            .map(|(_, v)| v.clone())
+    };
+    // Same fields; the service is the one the challenge named.
+    let mut ours_sorted = ours.clone();
+    ours_sorted.sort();
+    let mut recorded_sorted = recorded.clone();
+    recorded_sorted.sort();
+    ensure!(
+        ours_sorted == recorded_sorted,
+        "our form {ours:?} differs from the recorded {recorded:?}"
+    );
+    ensure!(service(&ours).as_deref() == Some("azacrlivetest.azurecr.io"));
+    // The listing went out with the token the POST gave.
+    let last = received.last().context("no request")?;
+    ensure!(
+        last.url.path() == "/acr/v1/_catalog"
+            && last
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                == Some("Bearer Sanitized"),
+        "the listing was not sent with the recorded token"
+    );
     Ok(())
 }

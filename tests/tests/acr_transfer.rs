@@ -379,13 +379,41 @@ async fn push_tag_copy_list_delete(mode: Mode, seed: u64) -> Result<()> {
     tags.sort();
     assert_eq!(tags, ["v1", "v2", "v3", "v4", "v5"]);
 
-    // Delete: a tag alone where the registry can, else the manifest by digest.
+    // Delete a tag alone: the distribution server cannot (it answers DELETE by tag with
+    // 400 DIGEST_INVALID), so the error is typed, names the digest to delete instead, and
+    // nothing changed.
     match copy_repo.delete_tag("c1").await {
-        Ok(()) => assert!(!skopeo.exists(&format!("{copy_at}:c1"))?),
-        Err(e) => assert!(
-            e.to_string().contains("delete the manifest by digest"),
-            "{e}"
-        ),
+        Err(Error::TagDeleteUnsupported {
+            repository,
+            tag,
+            digest,
+            reason,
+        }) => {
+            assert_eq!(
+                (repository.as_str(), tag.as_str()),
+                (copy_name.as_str(), "c1")
+            );
+            assert_eq!(digest, image.digest());
+            assert!(reason.contains("400 DIGEST_INVALID"), "{reason}");
+        }
+        other => bail!("expected TagDeleteUnsupported, got {other:?}"),
+    }
+    let message = copy_repo
+        .delete_tag("c1")
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        message.as_deref().is_some_and(|m| m.contains(&format!(
+            "delete the manifest by digest instead ({copy_name}@{}",
+            image.digest()
+        ))),
+        "{message:?}"
+    );
+    assert_eq!(skopeo.raw(&format!("{copy_at}:c1"))?, image.manifest);
+    match copy_repo.delete_tag("no-such-tag").await {
+        Err(Error::RegistryStatus { status: 404, .. }) => {}
+        other => bail!("expected a 404, got {other:?}"),
     }
     copy_repo.delete_manifest(&image.digest()).await?;
     assert!(!skopeo.exists(&format!("{copy_at}@{}", image.digest()))?);
@@ -960,5 +988,129 @@ async fn a_docker_save_archive_is_pushed_with_its_blob_digests() -> Result<()> {
     let inspected = skopeo.inspect(&at)?;
     assert_eq!(inspected["Layers"], json!([sha256(&layer)]));
     assert_eq!(skopeo.copy_to_dir_and_check(&at, &raw)?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn archives_made_by_skopeo_and_docker_25_are_pushed_with_their_digests() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let registry = shared::registry(Mode::Anonymous).await?;
+    let skopeo = Skopeo::for_registry(registry).await?;
+    let dir = tempfile::tempdir()?;
+    let layout = dir.path().join("layout");
+    let image = studio_tests::noise_image::write_layout(&layout, 21, &[300_000, 50_000], "v1")?;
+    let layers: Vec<&str> = image.blobs[1..].iter().map(|(d, _)| d.as_str()).collect();
+    let oci = dir.path().join("oci.tar");
+    let docker = dir.path().join("docker.tar");
+    for destination in [
+        format!("oci-archive:{}:v1", oci.display()),
+        format!("docker-archive:{}:demo/app:v1", docker.display()),
+    ] {
+        let out = skopeo.run(&[
+            "copy",
+            &format!("oci:{}:v1", layout.display()),
+            &destination,
+        ])?;
+        ensure!(
+            out.status.success(),
+            "skopeo copy to {destination}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // skopeo writes the manifest anew (an OCI destination gets gzip layers): the archive's own
+    // index names it.
+    let (archived_digest, archived_manifest) = {
+        let mut files = BTreeMap::new();
+        for entry in tar::Archive::new(std::fs::File::open(&oci)?).entries()? {
+            let mut entry = entry?;
+            let name = entry.path()?.to_string_lossy().into_owned();
+            if name == "index.json" || entry.size() < 64 * 1024 {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut bytes)?;
+                files.insert(name, bytes);
+            }
+        }
+        let index: Value = serde_json::from_slice(files.get("index.json").context("index.json")?)?;
+        let digest = index["manifests"][0]["digest"]
+            .as_str()
+            .context("no manifest in index.json")?
+            .to_owned();
+        let bytes = files
+            .get(&format!("blobs/sha256/{}", &digest[7..]))
+            .context("the manifest blob")?
+            .clone();
+        assert_eq!(sha256(&bytes), digest);
+        (digest, bytes)
+    };
+    let archived: Value = serde_json::from_slice(&archived_manifest)?;
+    let archived_layers: Vec<&str> = archived["layers"]
+        .as_array()
+        .context("layers")?
+        .iter()
+        .filter_map(|l| l["digest"].as_str())
+        .collect();
+    // `docker save` since Docker 25: an OCI layout in the tar, plus the old manifest.json
+    // naming the same blobs.
+    let docker25 = dir.path().join("docker25.tar");
+    {
+        let mut tar = tar::Builder::new(std::fs::File::create(&docker25)?);
+        let mut from = tar::Archive::new(std::fs::File::open(&oci)?);
+        for entry in from.entries()? {
+            let mut entry = entry?;
+            let mut header = entry.header().clone();
+            let path = entry.path()?.into_owned();
+            tar.append_data(&mut header, path, &mut entry)?;
+        }
+        let manifest_json = serde_json::to_vec(&json!([{
+            "Config": format!("blobs/sha256/{}", &image.blobs[0].0[7..]),
+            "RepoTags": ["demo/app:v1"],
+            "Layers": archived_layers.iter().map(|d| format!("blobs/sha256/{}", &d[7..])).collect::<Vec<_>>(),
+        }]))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(manifest_json.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "manifest.json", &manifest_json[..])?;
+        tar.finish()?;
+    }
+    for (kind, path, reference) in [
+        ("oci", &oci, "v1"),
+        ("docker25", &docker25, "demo/app:v1"),
+        ("docker", &docker, "demo/app:v1"),
+    ] {
+        let archive = DockerArchive::open(path)?;
+        let repo = repository(registry, &format!("archives/{kind}")).await?;
+        let pushed = Transfer::default()
+            .copy(&archive, reference, &Destination::Registry(repo), &["v1"])
+            .await?;
+        let at = format!("{}/archives/{kind}:v1", registry.host);
+        let raw = skopeo.raw(&at)?;
+        assert_eq!(sha256(&raw), pushed.digest, "{kind}");
+        if kind == "docker" {
+            // The old format has no manifest to keep: ours is new, the blobs are the image's.
+            assert_ne!(pushed.digest, archived_digest);
+        } else {
+            assert_eq!(
+                pushed.digest, archived_digest,
+                "{kind}: the manifest was not kept"
+            );
+            assert_eq!(raw, archived_manifest, "{kind}");
+        }
+        let served: Value = serde_json::from_slice(&raw)?;
+        assert_eq!(
+            served["config"]["digest"],
+            json!(image.blobs[0].0),
+            "{kind}"
+        );
+        // docker-archive keeps the layers as they were; oci-archive has skopeo's gzip ones.
+        let expected = if kind == "docker" {
+            &layers
+        } else {
+            &archived_layers
+        };
+        assert_eq!(skopeo.inspect(&at)?["Layers"], json!(expected), "{kind}");
+        assert_eq!(skopeo.copy_to_dir_and_check(&at, &raw)?, 3, "{kind}");
+        assert_eq!(pushed.stats.blobs_uploaded + pushed.stats.blobs_skipped, 3);
+    }
     Ok(())
 }

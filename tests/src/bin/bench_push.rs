@@ -8,7 +8,8 @@
 //! `getrusage(RUSAGE_CHILDREN)`, so our engine's RSS and CPU are comparable with skopeo's.
 //!
 //! Modes: (none) the whole benchmark; `engine …` one push or retag with our engine;
-//! `measure -- CMD…` runs CMD and prints its resource use.
+//! `measure -- CMD…` runs CMD and prints its resource use. (The faults suite runs `engine` as
+//! the push it kills with SIGKILL and runs again.)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
