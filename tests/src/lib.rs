@@ -18,6 +18,9 @@
 //!   with a simulated GPU cluster whose kubelet pulls from the rig's registry.
 //! - [`fault_proxy`]: an https proxy in front of a peer that injects connection resets,
 //!   5xx bursts, 429s and stalls, and counts what was sent again.
+//! - [`arm_faults`]: faults (429 storms, 5xx, `PrincipalNotFound`) injected in front of the ARM
+//!   fake's router, every other answer still the fake's.
+//! - [`tcp_faults`]: a TCP proxy that takes the network down (resets) in front of a real peer.
 //! - [`https`]: the rustls front that puts wiremock-based fakes on https.
 //! - [`process`]: peer processes, their logs, and printing those logs when a test fails.
 //!
@@ -26,6 +29,7 @@
 
 pub mod acr_token;
 pub mod arm_fake;
+pub mod arm_faults;
 pub mod browser;
 pub mod entra;
 pub mod fault_proxy;
@@ -35,6 +39,7 @@ pub mod pki;
 pub mod process;
 pub mod registry;
 pub mod shared;
+pub mod tcp_faults;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
