@@ -21,6 +21,7 @@
 //! - [`arm_faults`]: faults (429 storms, 5xx, `PrincipalNotFound`) injected in front of the ARM
 //!   fake's router, every other answer still the fake's.
 //! - [`tcp_faults`]: a TCP proxy that takes the network down (resets) in front of a real peer.
+//! - [`fuzz_entry`]: the entry function of each cargo-fuzz target, shared with the CI replay.
 //! - [`https`]: the rustls front that puts wiremock-based fakes on https.
 //! - [`process`]: peer processes, their logs, and printing those logs when a test fails.
 //!
@@ -33,6 +34,7 @@ pub mod arm_faults;
 pub mod browser;
 pub mod entra;
 pub mod fault_proxy;
+pub mod fuzz_entry;
 pub mod https;
 pub mod kube_server;
 pub mod pki;
