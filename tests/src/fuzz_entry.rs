@@ -15,9 +15,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// A target's entry function.
+pub type Entry = fn(&[u8]);
+
 /// The targets, by name (the `[[bin]]` names of `tests/fuzz/Cargo.toml` and the folders of
 /// `tests/fuzz/seeds`), with their entry functions.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Entry); 6] = [
     ("reference", reference),
     ("www_authenticate", www_authenticate),
     ("apimodel", apimodel),

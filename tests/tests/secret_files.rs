@@ -215,7 +215,7 @@ async fn the_docker_config_from_acr_login_is_private_and_a_failed_write_leaves_i
     // `acr login`: the Entra token exchanged for an ACR refresh token, stored as docker does.
     let refresh = client.acr_refresh_token().await?;
     DockerConfig::load(&path)?.store_acr_login(&registry.host, &refresh)?;
-    assert_eq!(assert_private_tree(&docker)?, [path.clone()]);
+    assert_eq!(assert_private_tree(&docker)?, std::slice::from_ref(&path));
     let before = std::fs::read(&path)?;
     assert!(
         String::from_utf8_lossy(&before).contains(refresh.secret()),
@@ -259,7 +259,7 @@ async fn the_kubeconfig_from_get_credentials_is_private_and_a_failed_write_leave
         .write_kubeconfig(subscription, "studio", "runner", &out, "eastus")
         .await?;
     assert_eq!(path, out.join("kubeconfig/kubeconfig.eastus.json"));
-    assert_eq!(assert_private_tree(&out)?, [path.clone()]);
+    assert_eq!(assert_private_tree(&out)?, std::slice::from_ref(&path));
     let before = std::fs::read(&path)?;
     let kubeconfig: Value = serde_json::from_slice(&before)?;
     assert!(
