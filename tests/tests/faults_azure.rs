@@ -253,6 +253,66 @@ async fn arm_500s_while_polling_a_long_running_operation_end_in_success() -> Res
 }
 
 #[tokio::test]
+async fn arm_connection_resets_while_polling_a_long_running_operation_end_in_success() -> Result<()>
+{
+    let _logs = LogsOnFailure::new();
+    let fake = ArmFake::start().await?;
+    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    fake.state().script = DeploymentScript::Succeed { polls: 3 };
+    // The client reaches the fake through a TCP proxy that drops the network after the first
+    // poll: open connections are reset, new ones too, until 3 resets have happened.
+    let proxy = Arc::new(TcpFaultProxy::in_front_of(&fake.mock.url()).await?);
+    let arm = ArmClient::with_endpoint(
+        proxy.url_for(&fake.mock.url())?,
+        ARM_SCOPE,
+        shared::entra().await?.secret_credential()?,
+        ArmClientOptions {
+            // Enough retries that the outage fits in one poll's budget on a slow machine.
+            max_retries: 30,
+            max_retry_delay: Duration::from_millis(200),
+            ..fast_options()
+        },
+    )?;
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let (seen, network) = (statuses.clone(), proxy.clone());
+    let options = PollOptions {
+        progress: Some(Arc::new(move |p: &PollProgress| {
+            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.is_empty() {
+                network.go_down();
+            }
+            seen.push(p.status.clone());
+        })),
+        cancel: None,
+    };
+    let network = proxy.clone();
+    let restore = tokio::spawn(async move {
+        network.wait_for_resets(3).await;
+        network.come_up();
+    });
+    let body = deployment_request()?;
+    let done = arm
+        .run(
+            Method::Put,
+            &deployment_path("reset"),
+            "2025-04-01",
+            Some(&body),
+            &options,
+        )
+        .await;
+    restore.abort();
+    let done = done?;
+    assert!(proxy.resets() >= 3, "only {} resets", proxy.resets());
+    assert_eq!(
+        *statuses.lock().unwrap_or_else(|e| e.into_inner()),
+        ["Running", "Running", "Running", "Succeeded"]
+    );
+    assert_eq!(fake.state().deployments["reset"].polls, 4);
+    assert_eq!(done["properties"]["provisioningState"], "Succeeded");
+    Ok(())
+}
+
+#[tokio::test]
 async fn arm_500s_that_outlast_the_retry_budget_while_polling_are_a_typed_error() -> Result<()> {
     let _logs = LogsOnFailure::new();
     let fake = ArmFake::start().await?;
