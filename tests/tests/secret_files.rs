@@ -159,6 +159,9 @@ async fn the_token_cache_is_private_and_a_failed_write_leaves_it_intact() -> Res
     let entra = shared::entra().await?;
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("studio");
+    // A config directory that already exists, readable by everyone: tightened to 0700.
+    std::fs::create_dir(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
     device_login(&dir).await?;
     let cache_file = dir.join(TOKEN_CACHE_FILE);
     let files = assert_private_tree(&dir)?;
@@ -179,13 +182,19 @@ async fn the_token_cache_is_private_and_a_failed_write_leaves_it_intact() -> Res
     )?;
     {
         let _blocked = Blocker::new(&cache_file)?;
-        let outcome = later.get_token(&[GRAPH], None).await;
-        if let Err(e) = &outcome {
-            assert!(
-                e.to_string().contains(TOKEN_CACHE_FILE),
-                "the error names the file: {e}"
-            );
-        }
+        let err = later
+            .get_token(&[GRAPH], None)
+            .await
+            .expect_err("a login that cannot be saved is an error");
+        let text = format!("{err} {:?}", err);
+        assert!(
+            text.contains(TOKEN_CACHE_FILE),
+            "the error names the file: {text}"
+        );
+        let refresh = cached["accounts"][0]["refresh_token"]
+            .as_str()
+            .unwrap_or("-");
+        assert!(!text.contains(refresh), "the refresh token leaked: {text}");
         assert_eq!(std::fs::read(&cache_file)?, before, "the cache changed");
     }
     // Unblocked, the same update goes through, atomically and privately.
