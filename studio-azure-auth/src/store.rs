@@ -147,12 +147,7 @@ impl ConfigDir {
 /// Writes `path` atomically with mode 0600: a temporary file in the same directory, synced, then
 /// renamed over the target. On any failure the previous file is left as it was.
 pub fn write_private_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = temporary_path(path);
     let result = (|| {
         let mut file = OpenOptions::new()
             .create(true)
@@ -171,6 +166,23 @@ pub fn write_private_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
         return Err(store_error(path, e));
     }
     Ok(())
+}
+
+/// The temporary file [`write_private_atomic`] writes before renaming it over `path`: a hidden
+/// sibling named after `path` and this process.
+///
+/// ```
+/// let tmp = studio_azure_auth::store::temporary_path("/home/ada/.docker/config.json".as_ref());
+/// assert_eq!(tmp.parent(), Some(std::path::Path::new("/home/ada/.docker")));
+/// assert!(tmp.file_name().unwrap().to_string_lossy().starts_with(".config.json.tmp-"));
+/// ```
+pub fn temporary_path(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 fn store_error(path: &Path, e: std::io::Error) -> Error {
@@ -213,7 +225,7 @@ mod tests {
         let dir = ConfigDir::at(&path).unwrap();
         dir.write_private("a.json", b"old").unwrap();
         // A directory where the temporary file would go makes the write fail.
-        let blocker = path.join(format!(".a.json.tmp-{}", std::process::id()));
+        let blocker = temporary_path(&dir.file("a.json"));
         std::fs::create_dir(&blocker).unwrap();
         assert!(dir.write_private("a.json", b"new").is_err());
         assert_eq!(dir.read("a.json").unwrap().unwrap(), b"old");

@@ -22,6 +22,11 @@ use crate::process::PeerProcess;
 
 /// The Azure CLI's public client id, the device flow's default client.
 pub const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+/// A second public client whose device codes live [`SHORT_DEVICE_CODE_TTL_SECS`] seconds, to
+/// see Entra's `expired_token` without waiting out the usual 10 minutes.
+pub const SHORT_DEVICE_CODE_CLIENT_ID: &str = "e2a6c3d1-7b5f-4e8a-9c0d-1f2e3a4b5c6d";
+/// How long the device codes of [`SHORT_DEVICE_CODE_CLIENT_ID`] live.
+pub const SHORT_DEVICE_CODE_TTL_SECS: u64 = 2;
 /// The tenant the stand-in serves.
 pub const TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 /// The audiences the stand-in issues tokens for.
@@ -79,6 +84,8 @@ impl EntraStandIn {
             "tenant": TENANT_ID,
             "clients": [
                 {"client_id": AZURE_CLI_CLIENT_ID, "type": "public"},
+                {"client_id": SHORT_DEVICE_CODE_CLIENT_ID, "type": "public",
+                 "deviceCodeTtl": SHORT_DEVICE_CODE_TTL_SECS},
                 {"client_id": secret_client.0, "type": "secret", "client_secret": secret_client.1},
                 {"client_id": certificate_client.0, "type": "certificate",
                  "jwks": {"keys": [rsa_public_jwk(&certificate_client.1)?]}},

@@ -19,6 +19,10 @@
 //! - [`fault_proxy`]: an https proxy in front of a peer that injects connection resets,
 //!   5xx bursts, 429s and stalls, and counts what was sent again.
 //! - [`noise_image`]: large OCI layouts of incompressible noise, written to disk in pieces.
+//! - [`arm_faults`]: faults (429 storms, 5xx, `PrincipalNotFound`) injected in front of the ARM
+//!   fake's router, every other answer still the fake's.
+//! - [`tcp_faults`]: a TCP proxy that takes the network down (resets) in front of a real peer.
+//! - [`fuzz_entry`]: the entry function of each cargo-fuzz target, shared with the CI replay.
 //! - [`https`]: the rustls front that puts wiremock-based fakes on https.
 //! - [`process`]: peer processes, their logs, and printing those logs when a test fails.
 //!
@@ -27,9 +31,11 @@
 
 pub mod acr_token;
 pub mod arm_fake;
+pub mod arm_faults;
 pub mod browser;
 pub mod entra;
 pub mod fault_proxy;
+pub mod fuzz_entry;
 pub mod https;
 pub mod kube_server;
 pub mod noise_image;
@@ -37,6 +43,7 @@ pub mod pki;
 pub mod process;
 pub mod registry;
 pub mod shared;
+pub mod tcp_faults;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,10 @@
 //! [`CachedLoginCredential`](super::cached::CachedLoginCredential) and later runs).
 //!
 //! Polling follows the server: its `interval` (5 s when absent), `authorization_pending`
-//! keeps polling, `slow_down` adds 5 s to every later wait. A declined sign-in, an expired
+//! keeps polling, `slow_down` adds 5 s to every later wait. A poll that cannot reach Entra
+//! (connection refused or reset) is retried at the next interval, since the person may still
+//! be signing in; if the code expires while Entra stays unreachable, that network failure is
+//! the error ([`Error::Http`]). A declined sign-in, an expired
 //! or unknown device code and a cancelled sign-in are each their own [`Error`] variant:
 //! [`DeviceCodeCredential::sign_in`] and [`DeviceCodeCredential::token`] return them
 //! directly, and `get_token` carries them as the source of its `azure_core::Error`.
@@ -294,15 +297,27 @@ impl DeviceCodeCredential {
         (self.prompt)(&prompt);
 
         let mut schedule = PollSchedule::new(&authorization, self.poll_interval_override);
+        // A network error while polling is not the end: the person may still be signing in,
+        // so polling goes on until the code expires. If the last poll failed that way, that
+        // failure is the error (the code ran out while Entra could not be reached).
+        let mut unreachable: Option<(String, String)> = None;
         loop {
             let Some(wait) = schedule.next_wait() else {
+                if let Some((endpoint, reason)) = unreachable {
+                    return Err(Error::Http {
+                        endpoint,
+                        reason: format!(
+                            "{reason} (polled until the device code expired; the sign-in did not complete)"
+                        ),
+                    });
+                }
                 return Err(Error::DeviceCodeExpired(Box::new(EntraError::local(
                     "expired_token",
                     "the device code expired before the sign-in was approved",
                 ))));
             };
             self.cancellable((self.sleep)(wait)).await?;
-            let reply = self
+            let reply = match self
                 .cancellable(oauth::post_form::<TokenResponse>(
                     &self.http,
                     &self.endpoints.token,
@@ -312,7 +327,19 @@ impl DeviceCodeCredential {
                         ("device_code", authorization.device_code.secret()),
                     ],
                 ))
-                .await??;
+                .await?
+            {
+                Ok(reply) => {
+                    unreachable = None;
+                    reply
+                }
+                Err(Error::Http { endpoint, reason }) => {
+                    tracing::warn!(%endpoint, %reason, "the token endpoint could not be reached; polling again");
+                    unreachable = Some((endpoint, reason));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match reply {
                 Reply::Ok(response) => return self.finish(response, scopes).await,
                 Reply::Refused(refused) => match refused.error.as_str() {

@@ -1,33 +1,11 @@
-//! Docker `config.json`: loading never panics, and asking for any registry's credential never
-//! panics (credential helpers are looked up in a directory that does not exist, so none runs).
+//! Docker `config.json`: loading and credential lookups never panic (no helper runs).
+//! The harness is `studio_tests::fuzz_entry::docker_config` (tests/src/fuzz_entry.rs), shared with
+//! the `fuzz_replay` suite, which replays the seeds and deterministic mutations in CI.
 #![no_main]
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
-use studio_acr::docker_config::DockerConfig;
 
-fn scratch() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("studio-fuzz-docker-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        dir
-    })
-}
+#[allow(dead_code)]
+#[path = "../../src/fuzz_entry.rs"]
+mod fuzz_entry;
 
-fuzz_target!(|data: &[u8]| {
-    let path = scratch().join("config.json");
-    std::fs::write(&path, data).expect("write scratch config");
-    let Ok(config) = DockerConfig::load(&path) else {
-        return;
-    };
-    let config = config.with_helper_dir("/nonexistent/studio-fuzz-helpers");
-    let mut hosts = config.registries();
-    hosts.extend(["docker.io".to_owned(), "myacr.azurecr.io".to_owned()]);
-    for host in hosts {
-        let _ = config.credential_for(&host);
-    }
-    let _ = format!("{config:?}");
-});
+fuzz_target!(|data: &[u8]| fuzz_entry::docker_config(data));

@@ -1,28 +1,11 @@
-//! Stencil templates: parsing and rendering never panic (depth and output are bounded by the
-//! engine, not by this harness).
+//! Stencil templates: parsing and rendering never panic.
+//! The harness is `studio_tests::fuzz_entry::template` (tests/src/fuzz_entry.rs), shared with
+//! the `fuzz_replay` suite, which replays the seeds and deterministic mutations in CI.
 #![no_main]
-use std::collections::BTreeMap;
-
 use libfuzzer_sys::fuzz_target;
-use studio_runner_deploy::template::{Context, Duat, RenderOptions, Template};
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(source) = std::str::from_utf8(data) else {
-        return;
-    };
-    let Ok(template) = Template::parse("fuzz.tmpl", source) else {
-        return;
-    };
-    let context = Context {
-        duat: Duat {
-            module: "runner".into(),
-            version: "0.9.1".into(),
-            ..Default::default()
-        },
-        env: BTreeMap::from([("acr".to_owned(), "studioml".to_owned())]),
-        ..Default::default()
-    };
-    for allow_missing in [false, true] {
-        let _ = template.render(&context, &RenderOptions { allow_missing });
-    }
-});
+#[allow(dead_code)]
+#[path = "../../src/fuzz_entry.rs"]
+mod fuzz_entry;
+
+fuzz_target!(|data: &[u8]| fuzz_entry::template(data));

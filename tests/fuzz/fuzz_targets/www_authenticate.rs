@@ -1,15 +1,11 @@
-//! `WWW-Authenticate` headers: parsing never panics; every parsed challenge can be queried.
+//! `WWW-Authenticate` headers: parsing never panics; parsed challenges can be queried.
+//! The harness is `studio_tests::fuzz_entry::www_authenticate` (tests/src/fuzz_entry.rs), shared with
+//! the `fuzz_replay` suite, which replays the seeds and deterministic mutations in CI.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(header) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(challenges) = studio_acr::challenge::parse(header) {
-        assert!(!challenges.is_empty());
-        for c in &challenges {
-            let _ = (c.is_bearer(), c.is_basic(), c.param("realm"), c.scopes());
-        }
-    }
-});
+#[allow(dead_code)]
+#[path = "../../src/fuzz_entry.rs"]
+mod fuzz_entry;
+
+fuzz_target!(|data: &[u8]| fuzz_entry::www_authenticate(data));

@@ -302,7 +302,11 @@ function buildProvider(origin) {
       AccessToken: () => AT_TTL,
       ClientCredentials: () => AT_TTL,
       IdToken: () => 3600,
-      DeviceCode: () => DEVICE_CODE_TTL,
+      // A client may ask for a shorter device code life (`deviceCodeTtl`, seconds) so tests
+      // can see Entra's expired_token without waiting 10 minutes.
+      DeviceCode: (ctx, token, client) => Number(
+        clientCfgById.get(client?.clientId)?.deviceCodeTtl || DEVICE_CODE_TTL,
+      ),
       RefreshToken: () => REFRESH_TOKEN_TTL,
       Grant: () => REFRESH_TOKEN_TTL,
       Session: () => REFRESH_TOKEN_TTL,
