@@ -3,6 +3,7 @@
 //! credential chain and an ARM client.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use azure_core::credentials::TokenCredential;
@@ -18,6 +19,25 @@ use studio_azure_auth::transport::TransportOptions;
 /// The token audience of ARM when it differs from its endpoint (sovereign proxies, test
 /// rigs): `AZURE_RESOURCE_MANAGER_AUDIENCE`, e.g. `https://management.azure.com`.
 pub const ARM_AUDIENCE_VAR: &str = "AZURE_RESOURCE_MANAGER_AUDIENCE";
+
+/// How long to wait between polls of a long-running ARM operation (registry create, cluster
+/// deployment) when ARM does not say, in milliseconds: `STUDIO_POLL_INTERVAL_MS` (default 5000,
+/// az's habit). Test rigs set it low.
+pub const POLL_INTERVAL_VAR: &str = "STUDIO_POLL_INTERVAL_MS";
+
+/// A duration in milliseconds from the environment variable `var`, if set.
+pub fn millis_from_env(var: &str) -> Result<Option<Duration>> {
+    match std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => {
+            let ms: u64 = v
+                .trim()
+                .parse()
+                .with_context(|| format!("{var}={v}: expected milliseconds"))?;
+            Ok(Some(Duration::from_millis(ms)))
+        }
+    }
+}
 
 /// The environment of one CLI run.
 pub struct Azure {
@@ -68,10 +88,13 @@ impl Azure {
 
     /// An ARM client with the default credential.
     pub fn arm(&self) -> Result<ArmClient> {
-        let options = ArmClientOptions {
+        let mut options = ArmClientOptions {
             transport: self.transport.clone(),
             ..Default::default()
         };
+        if let Some(interval) = millis_from_env(POLL_INTERVAL_VAR)? {
+            options.poll_interval = interval;
+        }
         Ok(ArmClient::with_endpoint(
             self.cloud.resource_manager.clone(),
             &self.arm_scope(),

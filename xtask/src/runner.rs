@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 use studio_runner_deploy::template::{Context, RenderOptions, Template, parse_values};
+use studio_runner_deploy::secret::PullSecret;
 use studio_runner_deploy::wait::WaitOptions;
 use studio_runner_deploy::{DeployClient, DeployOptions, manifest};
 
@@ -94,6 +95,14 @@ enum RunnerCommand {
         /// How long to wait for the rollout, in seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Create this `kubernetes.io/dockerconfigjson` secret from the docker config's login
+        /// for `--pull-secret-server` (what `acr login` wrote) and add it to the
+        /// `imagePullSecrets` of every pod template in the release.
+        #[arg(long, requires = "pull_secret_server")]
+        pull_secret: Option<String>,
+        /// The registry host the pull secret is for (e.g. the `loginServer` of `acr show`).
+        #[arg(long, requires = "pull_secret")]
+        pull_secret_server: Option<String>,
     },
     /// The objects of a release.
     #[command(after_help = "Example:\n  cargo xtask runner status --release runner -o table")]
@@ -107,6 +116,54 @@ enum RunnerCommand {
         #[command(flatten)]
         kube: KubeFlags,
     },
+}
+
+/// The pull secret for `server` from the docker config (`acr login`'s refresh token, or a
+/// user and password).
+fn pull_secret_from_docker_config(name: &str, server: &str) -> Result<PullSecret> {
+    use studio_acr::auth::RegistryCredential;
+    use studio_acr::docker_config::DockerConfig;
+    let config = DockerConfig::load(&DockerConfig::default_path()?)?;
+    match config.credential_for(server)? {
+        Some(RegistryCredential::RefreshToken(token)) => Ok(PullSecret::acr_refresh_token(
+            name,
+            server,
+            token.secret().into(),
+        )),
+        Some(RegistryCredential::Basic { username, password }) => Ok(PullSecret::new(
+            name,
+            server,
+            &username,
+            password.secret().into(),
+        )),
+        _ => anyhow::bail!(
+            "no login for {server} in the docker config: run `cargo xtask acr login --name {server}` first"
+        ),
+    }
+}
+
+/// Adds `name` to the `imagePullSecrets` of a pod or of a workload's pod template.
+fn add_image_pull_secret(data: &mut serde_json::Value, kind: Option<&str>, name: &str) {
+    let pointer = match kind.unwrap_or_default() {
+        "Pod" => "/spec",
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => "/spec/template/spec",
+        "CronJob" => "/spec/jobTemplate/spec/template/spec",
+        _ => return,
+    };
+    let Some(spec) = data
+        .pointer_mut(pointer)
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let secrets = spec
+        .entry("imagePullSecrets")
+        .or_insert_with(|| json!([]));
+    if let Some(list) = secrets.as_array_mut()
+        && !list.iter().any(|s| s["name"] == name)
+    {
+        list.push(json!({ "name": name }));
+    }
 }
 
 fn objects(refs: &[studio_runner_deploy::client::ObjectRef]) -> serde_json::Value {
@@ -127,10 +184,21 @@ pub async fn runner(args: RunnerArgs, out: &Output) -> Result<()> {
             render,
             kube,
             timeout,
+            pull_secret,
+            pull_secret_server,
         } => {
             let yaml = render.render()?;
-            let objects_in = manifest::parse(&yaml)?;
+            let mut objects_in = manifest::parse(&yaml)?;
             let deploy = kube.client().await?;
+            if let (Some(name), Some(server)) = (pull_secret, pull_secret_server) {
+                let secret = pull_secret_from_docker_config(&name, &server)?;
+                deploy.apply_pull_secret(&secret, None).await?;
+                eprintln!("applied pull secret {name} for {server}");
+                for object in &mut objects_in {
+                    let kind = object.types.as_ref().map(|t| t.kind.clone());
+                    add_image_pull_secret(&mut object.data, kind.as_deref(), &name);
+                }
+            }
             let report = deploy.apply(&kube.release, &objects_in).await?;
             for applied in &report.applied {
                 eprintln!("applied {}", applied.object);
