@@ -789,8 +789,9 @@ fn route_seed(
         ResponseTemplate::new(200).set_body_json(json!({ "value": value }))
     };
     let response = match (method, segments.as_slice()) {
-        ("GET", ["subscriptions"]) => ResponseTemplate::new(200)
-            .set_body_json(json!({ "value": state.seed.subscriptions })),
+        ("GET", ["subscriptions"]) => {
+            ResponseTemplate::new(200).set_body_json(json!({ "value": state.seed.subscriptions }))
+        }
         (
             "GET",
             [
@@ -847,8 +848,11 @@ fn route_seed(
                     registry["tags"] = body.get("tags").cloned().unwrap_or(json!({}));
                     let sku = body["sku"]["name"].as_str().unwrap_or("Basic").to_owned();
                     registry["sku"] = json!({"name": sku, "tier": sku});
-                    registry["properties"]["adminUserEnabled"] =
-                        json!(body["properties"]["adminUserEnabled"].as_bool().unwrap_or(false));
+                    registry["properties"]["adminUserEnabled"] = json!(
+                        body["properties"]["adminUserEnabled"]
+                            .as_bool()
+                            .unwrap_or(false)
+                    );
                     registry["properties"]["loginServer"] = json!(
                         state
                             .seed
@@ -935,10 +939,7 @@ fn route_seed(
                 "id": id, "appId": guid(), "displayName": body["displayName"],
                 "signInAudience": "AzureADMyOrg", "passwordCredentials": [],
             });
-            state
-                .seed
-                .applications
-                .insert(id, application.clone());
+            state.seed.applications.insert(id, application.clone());
             ResponseTemplate::new(201).set_body_json(application)
         }
         ("POST", ["v1.0", "serviceprincipals"]) => {
@@ -971,7 +972,11 @@ fn route_seed(
                 }})));
             }
             let key_id = guid();
-            let secret = format!("{}~{}", &crate::registry::random_hex(2), crate::registry::random_hex(18));
+            let secret = format!(
+                "{}~{}",
+                &crate::registry::random_hex(2),
+                crate::registry::random_hex(18)
+            );
             state.seed.passwords.push((id, key_id.clone()));
             ResponseTemplate::new(200).set_body_json(json!({
                 "keyId": key_id,

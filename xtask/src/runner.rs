@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::json;
-use studio_runner_deploy::template::{Context, RenderOptions, Template, parse_values};
 use studio_runner_deploy::secret::PullSecret;
+use studio_runner_deploy::template::{Context, RenderOptions, Template, parse_values};
 use studio_runner_deploy::wait::WaitOptions;
 use studio_runner_deploy::{DeployClient, DeployOptions, manifest};
 
@@ -156,9 +156,7 @@ fn add_image_pull_secret(data: &mut serde_json::Value, kind: Option<&str>, name:
     else {
         return;
     };
-    let secrets = spec
-        .entry("imagePullSecrets")
-        .or_insert_with(|| json!([]));
+    let secrets = spec.entry("imagePullSecrets").or_insert_with(|| json!([]));
     if let Some(list) = secrets.as_array_mut()
         && !list.iter().any(|s| s["name"] == name)
     {

@@ -1247,3 +1247,512 @@ async fn create_for_rbac_prints_the_replication_retry() -> Result<()> {
     assert_eq!(sp["password"], "mlg8Q~not-a-real-secret-v5d");
     Ok(())
 }
+
+/// Runs `xtask login` (device code), approves the code in headless Chromium as
+/// `ada@contoso.example`, and returns the command's stdout and the rest of its stderr.
+async fn device_login(cli: &Cli, dir: &Path) -> Result<(String, String)> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut command = tokio::process::Command::new(EXE);
+    command
+        .env_clear()
+        .current_dir(dir)
+        .arg("login")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in &cli.vars {
+        command.env(k, v);
+    }
+    let mut child = command.spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let prompt = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .context("login ended without a prompt")?;
+        eprintln!("login: {line}");
+        if line.contains("enter the code") {
+            break line;
+        }
+    };
+    let between = |after: &str, before: &str| -> Result<String> {
+        let start = prompt.find(after).context("prompt shape")? + after.len();
+        let end = prompt[start..].find(before).context("prompt shape")? + start;
+        Ok(prompt[start..end].to_owned())
+    };
+    let uri = between("open the page ", " and enter")?;
+    let code = between("enter the code ", " to ")?;
+    let browser = shared::browser().await?;
+    let session = browser.session().await?;
+    let approved =
+        studio_tests::browser::approve_device_login(&session, &uri, &code, "ada@contoso.example")
+            .await;
+    session.close().await.ok();
+    approved?;
+    let output = child.wait_with_output().await?;
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await? {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    eprintln!("login: {rest}");
+    ensure!(output.status.success(), "login failed: {rest}");
+    Ok((String::from_utf8(output.stdout)?, rest))
+}
+
+/// Runs `args` and parses stdout as JSON.
+async fn json_of(cli: &Cli, dir: &Path, args: &[&str]) -> Result<Value> {
+    let out = cli.ok(dir, args).await?;
+    serde_json::from_str(&out).with_context(|| format!("xtask {}: not JSON: {out}", args.join(" ")))
+}
+
+/// The issue's acceptance: the seed from top to bottom through the command line, in one
+/// config directory, against the rig. A person signs in with the device code (Chromium approves
+/// it at the Entra stand-in); every later command runs on that cached login alone (no
+/// `AZURE_CLIENT_*`). One stateful ARM fake answers ARM and Graph (registries, service
+/// principals, role assignments refused with `PrincipalNotFound` three times, the AKS
+/// deployment and its admin kubeconfig, which points at the Kubernetes test server); the
+/// registry is the rig's token-mode registry behind the ACR token service; the runner pod
+/// becomes Ready on the Kubernetes test server after its kubelet pulled the pushed image with
+/// the pull secret made from `acr login`'s token.
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_walk_from_device_login_to_a_ready_runner_pod() -> Result<()> {
+    use studio_tests::arm_fake::{ArmFake, DeploymentScript};
+    let _logs = LogsOnFailure::new();
+    const SUB: &str = "5d2c8f0e-6a3b-4c1d-9e7f-0a1b2c3d4e5f";
+    const TAG: &str = "0.0.33-master-1elHeQ";
+    const RETRIES: u32 = 3;
+    let entra = shared::entra().await?;
+    let registry = shared::registry(Mode::Token).await?;
+    let kube = shared::kube().await?;
+    let fake = ArmFake::start().await?;
+    fake.add_subscription("9b1e3c5a-7d2f-4e6b-8a0c-1f2e3d4c5b6a", "Production");
+    fake.add_subscription(SUB, "Sentient AI Evaluation");
+    {
+        let mut state = fake.state();
+        state.script = DeploymentScript::Succeed { polls: 2 };
+        state.seed.login_server = Some(registry.host.clone());
+        state.seed.principal_not_found = RETRIES;
+        state.seed.kubeconfig = Some(std::fs::read_to_string(kube.kubeconfig_path())?);
+    }
+    let work = tempfile::tempdir()?;
+    let dir = work.path();
+    let mut cli = Cli::new()?;
+    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
+        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", fake.mock.uri())
+        .var(
+            "AZURE_RESOURCE_MANAGER_AUDIENCE",
+            "https://management.azure.com",
+        )
+        .var("MICROSOFT_GRAPH_ENDPOINT", fake.mock.uri())
+        .var("MICROSOFT_GRAPH_AUDIENCE", "https://graph.microsoft.com")
+        // The rig answers at once: poll and retry in milliseconds, not az's 5 s.
+        .var("STUDIO_POLL_INTERVAL_MS", "10")
+        .var("STUDIO_ROLE_RETRY_DELAY_MS", "10")
+        .var("CARGO_TARGET_DIR", dir.join("target").display().to_string());
+
+    // 1. az login: the device code, approved in the browser; the subscriptions are listed.
+    let (listed, login_log) = device_login(&cli, dir).await?;
+    assert!(
+        login_log.contains("signed in as ada@contoso.example"),
+        "{login_log}"
+    );
+    let listed: Value = serde_json::from_str(&listed)?;
+    let names: Vec<&str> = listed
+        .as_array()
+        .context("a list")?
+        .iter()
+        .filter_map(|s| s["displayName"].as_str())
+        .collect();
+    assert_eq!(names, ["Production", "Sentient AI Evaluation"]);
+
+    // 2. az account set: by name; account show agrees.
+    cli.ok(
+        dir,
+        &["account", "set", "--subscription", "Sentient AI Evaluation"],
+    )
+    .await?;
+    let shown = json_of(&cli, dir, &["account", "show"]).await?;
+    assert_eq!(shown["subscriptionId"], SUB);
+    assert_eq!(shown["isDefault"], true);
+
+    // 3. az group create (in the default subscription).
+    let group = json_of(
+        &cli,
+        dir,
+        &[
+            "group",
+            "create",
+            "--name",
+            "studio",
+            "--location",
+            "eastus",
+        ],
+    )
+    .await?;
+    assert_eq!(
+        group["id"],
+        format!("/subscriptions/{SUB}/resourceGroups/studio")
+    );
+    assert_eq!(group["location"], "eastus");
+
+    // 4. az acr create: answered `Creating`, polled to `Succeeded`.
+    let created = json_of(
+        &cli,
+        dir,
+        &[
+            "acr",
+            "create",
+            "-g",
+            "studio",
+            "-n",
+            "studioml",
+            "--sku",
+            "Basic",
+            "--location",
+            "eastus",
+        ],
+    )
+    .await?;
+    assert_eq!(created["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(created["properties"]["loginServer"], registry.host.as_str());
+    assert_eq!(created["properties"]["adminUserEnabled"], false);
+    let registry_id = created["id"].as_str().context("id")?.to_owned();
+    assert_eq!(
+        registry_id,
+        format!(
+            "/subscriptions/{SUB}/resourceGroups/studio/providers/Microsoft.ContainerRegistry/registries/studioml"
+        )
+    );
+
+    // 5. az ad sp create-for-rbac: Graph creates the application, its principal and a password;
+    // ARM refuses the role assignment while the principal "replicates", and the retries show.
+    let scope = format!("/subscriptions/{SUB}/resourceGroups/studio");
+    let rbac = cli
+        .run(
+            dir,
+            &[
+                "ad",
+                "sp",
+                "create-for-rbac",
+                "--name",
+                "studio-runner",
+                "--role",
+                "Contributor",
+                "--scopes",
+                &scope,
+            ],
+        )
+        .await?;
+    let rbac_log = String::from_utf8(rbac.stderr)?;
+    ensure!(rbac.status.success(), "create-for-rbac: {rbac_log}");
+    for attempt in 1..=RETRIES {
+        assert!(
+            rbac_log.contains(&format!("Retrying role assignment creation: {attempt}/36")),
+            "{rbac_log}"
+        );
+    }
+    assert!(
+        !rbac_log.contains(&format!("{}/36", RETRIES + 1)),
+        "{rbac_log}"
+    );
+    let sp: Value = serde_json::from_slice(&rbac.stdout)?;
+    let password = sp["password"].as_str().context("password")?;
+    assert!(password.len() > 16);
+    assert!(
+        !rbac_log.contains(password),
+        "the password never reaches stderr"
+    );
+    {
+        let state = fake.state();
+        assert_eq!(state.seed.principal_not_found_sent, RETRIES);
+        let application = state
+            .seed
+            .applications
+            .values()
+            .next()
+            .context("an application")?;
+        assert_eq!(sp["appId"], application["appId"]);
+        assert_eq!(sp["displayName"], "studio-runner");
+        let principal = state
+            .seed
+            .service_principals
+            .first()
+            .context("a service principal")?;
+        let (path, body) = state.assignments.last().context("an assignment")?;
+        assert!(path.starts_with(&scope), "{path}");
+        assert_eq!(body["properties"]["principalId"], principal["id"]);
+        assert_eq!(body["properties"]["principalType"], "ServicePrincipal");
+    }
+    // Graph got Graph tokens, ARM got ARM tokens, all the signed-in user's.
+    for request in fake.mock.received().await {
+        let c = claims(&request).context("a bearer token on every request")?;
+        let audience = if request.url.path().starts_with("/v1.0/") {
+            "https://graph.microsoft.com"
+        } else {
+            "https://management.azure.com"
+        };
+        assert_eq!(c["aud"], audience, "{}", request.url);
+        assert_eq!(c["iss"], entra.issuer().as_str());
+        assert!(
+            c.to_string().contains("ada@contoso.example"),
+            "a user token: {c}"
+        );
+    }
+
+    // 6. az acr update --admin-enabled true; the admin credentials are then listed.
+    let updated = json_of(
+        &cli,
+        dir,
+        &[
+            "acr",
+            "update",
+            "-g",
+            "studio",
+            "-n",
+            "studioml",
+            "--admin-enabled",
+            "true",
+        ],
+    )
+    .await?;
+    assert_eq!(updated["properties"]["adminUserEnabled"], true);
+    let credentials = json_of(
+        &cli,
+        dir,
+        &[
+            "acr",
+            "credential",
+            "show",
+            "-g",
+            "studio",
+            "-n",
+            "studioml",
+        ],
+    )
+    .await?;
+    assert_eq!(credentials["username"], "studioml");
+
+    // 7. az acr login: at the registry's login server, from `acr show`.
+    let login_server = cli
+        .ok(
+            dir,
+            &[
+                "acr",
+                "show",
+                "-g",
+                "studio",
+                "-n",
+                "studioml",
+                "--query",
+                "properties.loginServer",
+                "-o",
+                "tsv",
+            ],
+        )
+        .await?
+        .trim()
+        .to_owned();
+    assert_eq!(login_server, registry.host);
+    cli.ok(dir, &["acr", "login", "--name", &login_server])
+        .await?;
+    let docker: Value =
+        serde_json::from_slice(&std::fs::read(cli._home.path().join("docker/config.json"))?)?;
+    assert!(
+        docker["auths"][login_server.as_str()]["identitytoken"].is_string(),
+        "acr login stored the ACR refresh token"
+    );
+
+    // 8. image push and image tag to the token-mode registry (the release's layout).
+    let release = json_of(
+        &cli,
+        &workspace(),
+        &[
+            "release",
+            "--version",
+            TAG,
+            "--output-dir",
+            &dir.join("images").display().to_string(),
+        ],
+    )
+    .await?;
+    let layout = release["layout"].as_str().context("layout")?.to_owned();
+    let repository = "sentient.ai/studio-go-runner/runner";
+    let image = format!("{login_server}/{repository}:{TAG}");
+    let pushed = json_of(
+        &cli,
+        dir,
+        &["image", "push", &format!("oci:{layout}:{TAG}"), &image],
+    )
+    .await?;
+    assert_eq!(pushed["digest"], release["digest"]);
+    cli.ok(dir, &["image", "tag", &image, "latest"]).await?;
+
+    // 9. az acr repository show-tags lists the tag.
+    let tags = json_of(
+        &cli,
+        dir,
+        &[
+            "acr",
+            "repository",
+            "show-tags",
+            "--name",
+            &login_server,
+            "--repository",
+            repository,
+        ],
+    )
+    .await?;
+    let mut tags: Vec<&str> = tags
+        .as_array()
+        .context("tags")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, [TAG, "latest"]);
+
+    // 10. acs-engine deploy --auto-suffix: _output/<prefix>-<hex>/, the deployment through ARM,
+    // the cluster's kubeconfig.
+    let model = seed_apimodel()?.display().to_string();
+    let deployed = json_of(
+        &cli,
+        dir,
+        &[
+            "cluster",
+            "deploy",
+            "--api-model",
+            &model,
+            "--dns-prefix",
+            "test-user-k8s",
+            "--auto-suffix",
+            "--location",
+            "eastus",
+        ],
+    )
+    .await?;
+    let output_dir = deployed["outputDirectory"]
+        .as_str()
+        .context("outputDirectory")?;
+    assert!(
+        output_dir.starts_with("_output/test-user-k8s-"),
+        "{output_dir}"
+    );
+    assert!(dir.join(output_dir).join("azuredeploy.json").is_file());
+    assert!(dir.join(output_dir).join("apimodel.json").is_file());
+    let kubeconfig = dir.join(deployed["kubeconfig"].as_str().context("kubeconfig")?);
+    assert!(
+        kubeconfig.starts_with(dir.join(output_dir)),
+        "{kubeconfig:?}"
+    );
+    let written: Value = serde_json::from_slice(&std::fs::read(&kubeconfig)?)?;
+    assert_eq!(
+        written["clusters"][0]["cluster"]["server"],
+        kube.url.as_str().trim_end_matches('/')
+    );
+    assert!(
+        fake.state()
+            .deployments
+            .values()
+            .any(|d| d.resource_group == deployed["resourceGroup"]),
+        "ARM received the deployment"
+    );
+
+    // 11. runner deploy of the seed's deployment-1.9.yaml. Its image host is
+    // `<azure_registry_name>.azurecr.io`; the rig's registry is not under azurecr.io, so that
+    // one host expression is replaced by the login server (everything else is the seed's).
+    let seed = std::fs::read_to_string(
+        studio_tests::vectors::vectors_dir()?
+            .join("studio-go-runner/examples/azure/deployment-1.9.yaml"),
+    )?;
+    let host_expression = r#"{{ expandenv "$azure_registry_name"}}.azurecr.io"#;
+    assert_eq!(seed.matches(host_expression).count(), 1);
+    let template = dir.join("deployment-1.9.yaml");
+    std::fs::write(
+        &template,
+        seed.replace(host_expression, r#"{{ expandenv "$azure_login_server"}}"#),
+    )?;
+    cli.var("azure_login_server", login_server.as_str());
+    let applied = json_of(
+        &cli,
+        &workspace(),
+        &[
+            "runner",
+            "deploy",
+            "--template",
+            &template.display().to_string(),
+            "--values",
+            &format!("duat.version={TAG},duat.module=studio-go-runner"),
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "--release",
+            "studioml",
+            "--pull-secret",
+            "studioml-go-docker-key",
+            "--pull-secret-server",
+            &login_server,
+            "--timeout",
+            "300",
+        ],
+    )
+    .await?;
+    assert!(
+        applied
+            .as_array()
+            .context("applied")?
+            .iter()
+            .any(|o| o["kind"] == "Deployment" && o["name"] == "studioml-go-runner-deployment"),
+        "{applied}"
+    );
+
+    // 12. The runner pod is Ready, running the pushed image (kubectl is the judge).
+    let output = kube
+        .kubectl()?
+        .args([
+            "get",
+            "pods",
+            "-n",
+            "default",
+            "-l",
+            "app=studioml-go-runner",
+            "-o",
+            "json",
+        ])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pods: Value = serde_json::from_slice(&output.stdout)?;
+    let pod = pods["items"]
+        .as_array()
+        .and_then(|items| {
+            items.iter().find(|p| {
+                p["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+        })
+        .with_context(|| format!("no Ready runner pod: {pods}"))?;
+    assert_eq!(pod["spec"]["containers"][0]["image"], image.as_str());
+    assert_eq!(
+        pod["spec"]["imagePullSecrets"],
+        json!([{"name": "studioml-go-docker-key"}])
+    );
+    cli.ok(
+        &workspace(),
+        &[
+            "runner",
+            "delete",
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "--release",
+            "studioml",
+        ],
+    )
+    .await?;
+    Ok(())
+}
