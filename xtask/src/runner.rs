@@ -236,3 +236,33 @@ pub async fn runner(args: RunnerArgs, out: &Output) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::add_image_pull_secret;
+    use serde_json::json;
+
+    #[test]
+    fn pull_secrets_go_into_pod_templates_once() {
+        let mut deployment = json!({"spec": {"template": {"spec": {"containers": []}}}});
+        add_image_pull_secret(&mut deployment, Some("Deployment"), "key");
+        add_image_pull_secret(&mut deployment, Some("Deployment"), "key");
+        assert_eq!(
+            deployment["spec"]["template"]["spec"]["imagePullSecrets"],
+            json!([{"name": "key"}])
+        );
+        let mut cron = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {
+            "imagePullSecrets": [{"name": "other"}]}}}}}});
+        add_image_pull_secret(&mut cron, Some("CronJob"), "key");
+        assert_eq!(
+            cron.pointer("/spec/jobTemplate/spec/template/spec/imagePullSecrets"),
+            Some(&json!([{"name": "other"}, {"name": "key"}]))
+        );
+        let mut pod = json!({"spec": {}});
+        add_image_pull_secret(&mut pod, Some("Pod"), "key");
+        assert_eq!(pod["spec"]["imagePullSecrets"], json!([{"name": "key"}]));
+        let mut config_map = json!({"data": {}});
+        add_image_pull_secret(&mut config_map, Some("ConfigMap"), "key");
+        assert_eq!(config_map, json!({"data": {}}));
+    }
+}
