@@ -12,21 +12,11 @@ use studio_azure_auth::rbac::{self, AssignmentOutcome, AssignmentRetry, Principa
 use crate::azure::Azure;
 use crate::output::Output;
 
-/// The token audience of Microsoft Graph when it differs from its endpoint (test rigs):
-/// `MICROSOFT_GRAPH_AUDIENCE`, e.g. `https://graph.microsoft.com`.
-pub const GRAPH_AUDIENCE_VAR: &str = "MICROSOFT_GRAPH_AUDIENCE";
-
+/// A client for Microsoft Graph (its scope from the cloud, with `MICROSOFT_GRAPH_AUDIENCE`).
 fn graph_client(azure: &Azure) -> Result<ArmClient> {
-    let scope = match std::env::var(GRAPH_AUDIENCE_VAR)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        Some(audience) => format!("{}/.default", audience.trim().trim_end_matches('/')),
-        None => format!("{}.default", azure.cloud.graph),
-    };
     Ok(ArmClient::with_endpoint(
         azure.cloud.graph.clone(),
-        &scope,
+        &azure.cloud.graph_scope(),
         azure.credential()?,
         ArmClientOptions {
             transport: azure.transport.clone(),

@@ -16,10 +16,6 @@ use studio_azure_auth::credential::{
 use studio_azure_auth::store::ConfigDir;
 use studio_azure_auth::transport::TransportOptions;
 
-/// The token audience of ARM when it differs from its endpoint (sovereign proxies, test
-/// rigs): `AZURE_RESOURCE_MANAGER_AUDIENCE`, e.g. `https://management.azure.com`.
-pub const ARM_AUDIENCE_VAR: &str = "AZURE_RESOURCE_MANAGER_AUDIENCE";
-
 /// How long to wait between polls of a long-running ARM operation (registry create, cluster
 /// deployment) when ARM does not say, in milliseconds: `STUDIO_POLL_INTERVAL_MS` (default 5000,
 /// az's habit). Test rigs set it low.
@@ -61,15 +57,9 @@ impl Azure {
         TokenCache::in_dir(self.dir.clone())
     }
 
-    /// The scope of ARM tokens.
+    /// The scope of ARM tokens (the cloud's, with `AZURE_RESOURCE_MANAGER_AUDIENCE`).
     pub fn arm_scope(&self) -> String {
-        match std::env::var(ARM_AUDIENCE_VAR)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
-            Some(audience) => format!("{}/.default", audience.trim().trim_end_matches('/')),
-            None => format!("{}.default", self.cloud.resource_manager),
-        }
+        self.cloud.resource_manager_scope()
     }
 
     /// The default chain: environment → cached login → Azure CLI.
