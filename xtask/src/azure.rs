@@ -10,6 +10,7 @@ use azure_core::credentials::TokenCredential;
 use studio_azure_auth::arm::{ArmClient, ArmClientOptions};
 use studio_azure_auth::cache::TokenCache;
 use studio_azure_auth::cloud::Cloud;
+use studio_azure_auth::credential::saved::SavedServicePrincipal;
 use studio_azure_auth::credential::{
     CachedLoginOptions, DefaultCredential, DefaultCredentialOptions,
 };
@@ -62,8 +63,14 @@ impl Azure {
         self.cloud.resource_manager_scope()
     }
 
-    /// The default chain: environment → cached login → Azure CLI.
+    /// The credential: `AZURE_CLIENT_*` when set, else the service principal of `login
+    /// --service-principal`, else the default chain (environment → cached login → Azure CLI).
     pub fn credential(&self) -> Result<Arc<dyn TokenCredential>> {
+        let environment = std::env::var_os("AZURE_CLIENT_ID").is_some_and(|v| !v.is_empty());
+        if !environment && let Some(login) = SavedServicePrincipal::load(&self.dir)? {
+            tracing::debug!(client_id = %login.client_id, "using the saved service principal login");
+            return Ok(login.credential(&self.cloud, &self.transport)?);
+        }
         let options = DefaultCredentialOptions {
             cache: Some(self.cache()),
             cached_login: CachedLoginOptions {

@@ -1793,3 +1793,142 @@ async fn seed_walk_from_device_login_to_a_ready_runner_pod() -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// `login --service-principal` keeps the login (mode 0600, in the config directory) so later
+/// commands sign in as it with no `AZURE_CLIENT_*` in their environment, as az does; the
+/// secret never reaches the output; a wrong secret is refused and not kept; `logout` forgets
+/// it. The certificate form keeps the PEM's path.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_principal_login_is_kept_for_later_commands() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let _logs = LogsOnFailure::new();
+    let arm = arm_with_subscriptions().await?;
+    let entra = shared::entra().await?;
+    let mut cli = Cli::new()?;
+    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
+        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
+        .var(
+            "AZURE_RESOURCE_MANAGER_AUDIENCE",
+            "https://management.azure.com",
+        );
+    let dir = workspace();
+    let saved = cli._home.path().join("studio/service_principal.json");
+    let (client, secret) = &entra.secret_client;
+
+    // Nothing signed in yet.
+    let none = one_error_line(&cli.run(&dir, &["account", "list"]).await?)?;
+    assert!(none.contains("cargo xtask login"), "{none}");
+
+    // A wrong secret: Entra refuses, nothing is kept.
+    let wrong = cli
+        .run(
+            &dir,
+            &[
+                "login",
+                "--service-principal",
+                "-u",
+                client,
+                "-p",
+                "not-the-secret",
+                "--tenant",
+                &entra.tenant,
+            ],
+        )
+        .await?;
+    let refused = one_error_line(&wrong)?;
+    assert!(!refused.contains("not-the-secret"), "{refused}");
+    assert!(!saved.exists(), "a refused login is not kept");
+
+    let login = cli
+        .run(
+            &dir,
+            &[
+                "login",
+                "--service-principal",
+                "-u",
+                client,
+                "-p",
+                secret,
+                "--tenant",
+                &entra.tenant,
+            ],
+        )
+        .await?;
+    let stderr = String::from_utf8(login.stderr)?;
+    ensure!(login.status.success(), "login: {stderr}");
+    let stdout = String::from_utf8(login.stdout)?;
+    assert!(!stderr.contains(secret.as_str()) && !stdout.contains(secret.as_str()));
+    assert!(
+        stderr.contains("signed in as service principal"),
+        "{stderr}"
+    );
+    let listed: Value = serde_json::from_str(&stdout)?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        std::fs::metadata(&saved)?.permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(saved.parent().context("dir")?)?
+            .permissions()
+            .mode()
+            & 0o077,
+        0,
+        "the config directory is private"
+    );
+
+    // A later command, with no AZURE_CLIENT_* in its environment, signs in as the principal.
+    let later = cli.run(&dir, &["account", "list", "--debug"]).await?;
+    let later_log = String::from_utf8(later.stderr)?;
+    ensure!(later.status.success(), "account list: {later_log}");
+    assert!(!later_log.contains(secret.as_str()), "never logged");
+    let listed: Value = serde_json::from_slice(&later.stdout)?;
+    assert_eq!(
+        listed[0]["displayName"], "Sentient AI Evaluation",
+        "{listed}"
+    );
+    // The ARM fake saw app tokens of that client (the stand-in puts the client id in `azp`
+    // or `appid`).
+    let last = arm.received().await;
+    let token = last
+        .iter()
+        .rev()
+        .find_map(claims)
+        .context("a bearer token")?;
+    assert!(
+        token["azp"] == client.as_str() || token["appid"] == client.as_str(),
+        "{token}"
+    );
+
+    cli.ok(&dir, &["logout"]).await?;
+    assert!(!saved.exists());
+    let after = one_error_line(&cli.run(&dir, &["account", "list"]).await?)?;
+    assert!(after.contains("cargo xtask login"), "{after}");
+
+    // The certificate form: the PEM's path is kept, not its key.
+    let (cert_client, cert) = &entra.certificate_client;
+    let work = tempfile::tempdir()?;
+    let pem = work.path().join("sp.pem");
+    std::fs::write(&pem, format!("{}{}", cert.cert_pem, cert.key_pem))?;
+    cli.ok(
+        &dir,
+        &[
+            "login",
+            "--service-principal",
+            "-u",
+            cert_client,
+            "--certificate",
+            &pem.display().to_string(),
+            "--tenant",
+            &entra.tenant,
+        ],
+    )
+    .await?;
+    let kept: Value = serde_json::from_slice(&std::fs::read(&saved)?)?;
+    assert_eq!(kept["client_id"], cert_client.as_str());
+    assert_eq!(kept["client_certificate"], pem.display().to_string());
+    assert!(!kept.to_string().contains("PRIVATE KEY"));
+    let listed: Value = serde_json::from_str(&cli.ok(&dir, &["account", "list"]).await?)?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    Ok(())
+}
