@@ -702,6 +702,10 @@ pub struct SeedState {
     /// Passwords added to applications: (application object id, key id). The secret text is
     /// not kept.
     pub passwords: Vec<(String, String)>,
+    /// Each registry's admin credentials (the `listCredentials` body), by lower-case name.
+    pub registry_credentials: BTreeMap<String, Value>,
+    /// `importImage` requests: (registry path, body).
+    pub imports: Vec<(String, Value)>,
 }
 
 impl ArmFake {
@@ -860,6 +864,13 @@ fn route_seed(
                             .clone()
                             .unwrap_or_else(|| format!("{key}.azurecr.io"))
                     );
+                    let mut credentials = v.credentials.clone();
+                    credentials["username"] = json!(display);
+                    state
+                        .seed
+                        .registry_credentials
+                        .entry(key.clone())
+                        .or_insert(credentials);
                     state.seed.registries.insert(key, registry.clone());
                     // Answered while still creating (as the 201 example); GET then finds it done.
                     let mut creating = v.registry_creating.clone();
@@ -898,6 +909,13 @@ fn route_seed(
                     }
                     ResponseTemplate::new(200).set_body_json(updated)
                 }
+                "DELETE" => {
+                    state.seed.registry_credentials.remove(&key);
+                    match state.seed.registries.remove(&key) {
+                        Some(_) => ResponseTemplate::new(200),
+                        None => ResponseTemplate::new(204),
+                    }
+                }
                 _ => arm_error(405, "MethodNotAllowed", method),
             }
         }
@@ -930,8 +948,89 @@ fn route_seed(
             }
             let mut credentials = v.credentials.clone();
             credentials["username"] = registry["name"].clone();
+            let credentials = state
+                .seed
+                .registry_credentials
+                .get(*name)
+                .cloned()
+                .unwrap_or(credentials);
             ResponseTemplate::new(200).set_body_json(credentials)
         }
+        (
+            "POST",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.containerregistry",
+                "registries",
+                name,
+                "regeneratecredential",
+            ],
+        ) => {
+            let Some(credentials) = state.seed.registry_credentials.get_mut(*name) else {
+                return Some(arm_error(404, "ResourceNotFound", original[7]));
+            };
+            let which = body["name"].as_str().unwrap_or_default().to_owned();
+            let Some(entry) = credentials["passwords"]
+                .as_array_mut()
+                .and_then(|ps| ps.iter_mut().find(|p| p["name"] == which.as_str()))
+            else {
+                return Some(arm_error(
+                    400,
+                    "InvalidParameter",
+                    &format!("'{which}' is not a password name: use password or password2"),
+                ));
+            };
+            entry["value"] = json!(crate::registry::random_hex(16));
+            ResponseTemplate::new(200).set_body_json(credentials.clone())
+        }
+        (
+            "POST",
+            [
+                "subscriptions",
+                sub,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.containerregistry",
+                "registries",
+                name,
+                "importimage",
+            ],
+        ) => {
+            let Some(registry) = state.seed.registries.get(*name) else {
+                return Some(arm_error(404, "ResourceNotFound", original[7]));
+            };
+            let location = registry["location"].as_str().unwrap_or("eastus").to_owned();
+            state.seed.imports.push((path.clone(), body));
+            // Accepted; the operation result is at the Location (answered done below).
+            ResponseTemplate::new(202)
+                .insert_header(
+                    "Location",
+                    format!(
+                        "/subscriptions/{sub}/providers/Microsoft.ContainerRegistry/locations/{location}/operationResults/registries-{}",
+                        crate::registry::random_hex(8)
+                    )
+                    .as_str(),
+                )
+                .insert_header("Retry-After", "0")
+        }
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.containerregistry",
+                "locations",
+                _,
+                "operationresults",
+                _,
+            ],
+        ) => ResponseTemplate::new(200),
         ("POST", ["v1.0", "applications"]) => {
             // Microsoft Graph v1.0's application resource, as documented (no vectors shared).
             let id = guid();

@@ -30,7 +30,7 @@ fn graph_client(azure: &Azure) -> Result<ArmClient> {
 pub const ROLE_RETRY_DELAY_VAR: &str = "STUDIO_ROLE_RETRY_DELAY_MS";
 
 /// Prints each replication retry, as az does while the new principal reaches ARM.
-fn retry_progress() -> Result<AssignmentRetry> {
+pub fn retry_progress() -> Result<AssignmentRetry> {
     let mut retry = AssignmentRetry {
         progress: Some(Arc::new(|attempt, of| {
             eprintln!("Retrying role assignment creation: {attempt}/{of}");

@@ -1932,3 +1932,408 @@ async fn service_principal_login_is_kept_for_later_commands() -> Result<()> {
     assert_eq!(listed.as_array().map(Vec::len), Some(2));
     Ok(())
 }
+
+/// `acr create|list|update|credential renew|import|delete` through the stateful ARM fake
+/// (registry bodies from the published examples; what the CLI sends is judged by the fake's
+/// state and the documented request shapes).
+#[tokio::test(flavor = "multi_thread")]
+async fn acr_create_list_update_renew_import_delete() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let fake = studio_tests::arm_fake::ArmFake::start().await?;
+    let sub = "00000000-0000-0000-0000-000000000000";
+    fake.add_group(sub, "studio", "eastus")?;
+    fake.add_group(sub, "shared", "westus")?;
+    let mut cli = Cli::new()?;
+    cli.azure(&fake.mock)
+        .await?
+        .var("STUDIO_POLL_INTERVAL_MS", "10");
+    let dir = workspace();
+    let with_sub = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        v.extend(["--subscription".to_owned(), sub.to_owned()]);
+        v
+    };
+    let run = |args: Vec<String>| {
+        let cli = &cli;
+        let dir = dir.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli.run(&dir, &args).await
+        }
+    };
+    let ok_json = |args: Vec<String>| {
+        let cli = &cli;
+        let dir = dir.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            json_of(cli, &dir, &args).await
+        }
+    };
+
+    let created = ok_json(with_sub(&[
+        "acr",
+        "create",
+        "-g",
+        "studio",
+        "-n",
+        "studioml",
+        "--sku",
+        "Standard",
+        "--location",
+        "eastus",
+        "--admin-enabled",
+        "true",
+    ]))
+    .await?;
+    assert_eq!(created["sku"]["name"], "Standard");
+    assert_eq!(created["properties"]["adminUserEnabled"], true);
+    assert_eq!(created["properties"]["loginServer"], "studioml.azurecr.io");
+    let put = fake
+        .bodies("PUT", "/registries/studioml")
+        .await
+        .pop()
+        .context("the create request")?;
+    assert_eq!(
+        put,
+        json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {"adminUserEnabled": true}})
+    );
+    ok_json(with_sub(&[
+        "acr",
+        "create",
+        "-g",
+        "shared",
+        "-n",
+        "studiobase",
+        "--location",
+        "westus",
+    ]))
+    .await?;
+
+    let all = ok_json(with_sub(&["acr", "list", "--query", "[].name"])).await?;
+    let mut all: Vec<&str> = all
+        .as_array()
+        .context("list")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, ["studiobase", "studioml"]);
+    let in_group = ok_json(with_sub(&[
+        "acr", "list", "-g", "shared", "--query", "[].name",
+    ]))
+    .await?;
+    assert_eq!(in_group, json!(["studiobase"]));
+
+    let updated = ok_json(with_sub(&[
+        "acr", "update", "-g", "studio", "-n", "studioml", "--sku", "Premium",
+    ]))
+    .await?;
+    assert_eq!(updated["sku"]["name"], "Premium");
+    assert_eq!(
+        fake.bodies("PATCH", "/registries/studioml").await,
+        [json!({"sku": {"name": "Premium"}})]
+    );
+
+    let before = ok_json(with_sub(&[
+        "acr",
+        "credential",
+        "show",
+        "-g",
+        "studio",
+        "-n",
+        "studioml",
+    ]))
+    .await?;
+    let renewed = ok_json(with_sub(&[
+        "acr",
+        "credential",
+        "renew",
+        "-g",
+        "studio",
+        "-n",
+        "studioml",
+        "--password-name",
+        "password2",
+    ]))
+    .await?;
+    assert_eq!(renewed["username"], "studioml");
+    assert_eq!(renewed["passwords"][0], before["passwords"][0]);
+    assert_eq!(renewed["passwords"][1]["name"], "password2");
+    assert_ne!(renewed["passwords"][1], before["passwords"][1]);
+    assert_eq!(
+        fake.bodies("POST", "/registries/studioml/regenerateCredential")
+            .await,
+        [json!({"name": "password2"})]
+    );
+    let after = ok_json(with_sub(&[
+        "acr",
+        "credential",
+        "show",
+        "-g",
+        "studio",
+        "-n",
+        "studioml",
+    ]))
+    .await?;
+    assert_eq!(after, renewed, "the renewed password is the one listed");
+
+    let import = run(with_sub(&[
+        "acr",
+        "import",
+        "-g",
+        "studio",
+        "-n",
+        "studioml",
+        "--source",
+        "docker.io/library/alpine:3.20",
+        "--image",
+        "base/alpine:3.20",
+    ]))
+    .await?;
+    ensure!(
+        import.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let imports = fake.state().seed.imports.clone();
+    assert_eq!(imports.len(), 1);
+    // The documented ImportImageParameters shape.
+    assert_eq!(imports[0].1["source"]["registryUri"], "docker.io");
+    assert_eq!(imports[0].1["source"]["sourceImage"], "library/alpine:3.20");
+    assert_eq!(imports[0].1["targetTags"], json!(["base/alpine:3.20"]));
+
+    let refused = one_error_line(
+        &run(with_sub(&[
+            "acr", "delete", "-g", "studio", "-n", "studioml",
+        ]))
+        .await?,
+    )?;
+    assert!(refused.contains("--yes"), "{refused}");
+    assert!(fake.state().seed.registries.contains_key("studioml"));
+    let deleted = run(with_sub(&[
+        "acr", "delete", "-g", "studio", "-n", "studioml", "--yes",
+    ]))
+    .await?;
+    ensure!(
+        deleted.status.success(),
+        "delete: {}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    let gone =
+        one_error_line(&run(with_sub(&["acr", "show", "-g", "studio", "-n", "studioml"])).await?)?;
+    assert!(gone.contains("ResourceNotFound"), "{gone}");
+    let left = ok_json(with_sub(&["acr", "list", "--query", "[].name"])).await?;
+    assert_eq!(left, json!(["studiobase"]));
+    Ok(())
+}
+
+/// `cluster get-credentials` writes the admin kubeconfig (0600) that kubectl then uses against
+/// the Kubernetes test server; `cluster attach-acr` grants AcrPull at the registry to the
+/// cluster's kubelet identity.
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_get_credentials_and_attach_acr() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let _logs = LogsOnFailure::new();
+    let kube = shared::kube().await?;
+    let fake = studio_tests::arm_fake::ArmFake::start().await?;
+    fake.state().script = studio_tests::arm_fake::DeploymentScript::Succeed { polls: 1 };
+    fake.state().seed.kubeconfig = Some(std::fs::read_to_string(kube.kubeconfig_path())?);
+    let sub = "00000000-0000-0000-0000-000000000000";
+    let work = tempfile::tempdir()?;
+    let mut cli = Cli::new()?;
+    cli.azure(&fake.mock)
+        .await?
+        .var("STUDIO_POLL_INTERVAL_MS", "10");
+    let model = seed_apimodel()?.display().to_string();
+    let deployed = json_of(
+        &cli,
+        work.path(),
+        &[
+            "cluster",
+            "deploy",
+            "--api-model",
+            &model,
+            "--dns-prefix",
+            "creds-k8s",
+            "--location",
+            "eastus",
+            "--resource-group",
+            "k8s",
+            "--subscription",
+            sub,
+        ],
+    )
+    .await?;
+    let cluster = deployed["clusterName"].as_str().context("clusterName")?;
+    // The fake's cluster is the ManagedClustersGet example, a service-principal cluster; the
+    // template deploys a system-assigned identity, for which AKS reports the kubelet's
+    // identity (documented shape of ManagedCluster.properties.identityProfile).
+    let kubelet = "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d";
+    fake.state()
+        .clusters
+        .get_mut(&cluster.to_ascii_lowercase())
+        .context("the deployed cluster")?["properties"]["identityProfile"] = json!({
+        "kubeletidentity": {
+            "resourceId": format!("/subscriptions/{sub}/resourceGroups/MC_k8s_{cluster}_eastus/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{cluster}-agentpool"),
+            "clientId": "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+            "objectId": kubelet,
+        }
+    });
+
+    let out = work.path().join("elsewhere");
+    let written = json_of(
+        &cli,
+        work.path(),
+        &[
+            "cluster",
+            "get-credentials",
+            "-g",
+            "k8s",
+            "-n",
+            cluster,
+            "--location",
+            "East US",
+            "--output-directory",
+            &out.display().to_string(),
+            "--subscription",
+            sub,
+        ],
+    )
+    .await?;
+    let kubeconfig = PathBuf::from(written["kubeconfig"].as_str().context("kubeconfig")?);
+    assert_eq!(kubeconfig, out.join("kubeconfig/kubeconfig.eastus.json"));
+    assert_eq!(
+        std::fs::metadata(&kubeconfig)?.permissions().mode() & 0o777,
+        0o600
+    );
+    let nodes = std::process::Command::new(studio_tests::require_program("kubectl")?)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["get", "nodes", "-o", "name"])
+        .output()?;
+    ensure!(
+        nodes.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&nodes.stderr)
+    );
+    assert!(String::from_utf8(nodes.stdout)?.contains("node/gpu-node-0"));
+
+    let registry = json_of(
+        &cli,
+        work.path(),
+        &[
+            "acr",
+            "create",
+            "-g",
+            "k8s",
+            "-n",
+            "studioml",
+            "--location",
+            "eastus",
+            "--subscription",
+            sub,
+        ],
+    )
+    .await?;
+    let registry_id = registry["id"].as_str().context("id")?;
+    let attached = json_of(
+        &cli,
+        work.path(),
+        &[
+            "cluster",
+            "attach-acr",
+            "-g",
+            "k8s",
+            "-n",
+            cluster,
+            "--acr",
+            registry_id,
+            "--subscription",
+            sub,
+        ],
+    )
+    .await?;
+    assert!(
+        attached["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("Created")),
+        "{attached}"
+    );
+    let assignments = fake.state().assignments.clone();
+    let (path, body) = assignments.last().context("an assignment")?;
+    assert!(
+        path.starts_with(&format!(
+            "{registry_id}/providers/Microsoft.Authorization/roleAssignments/"
+        )),
+        "{path}"
+    );
+    assert_eq!(body["properties"]["principalId"], kubelet);
+    let asked_for_acr_pull = fake.mock.received().await.iter().any(|r| {
+        r.url.path().ends_with("/roleDefinitions")
+            && r.url
+                .query_pairs()
+                .any(|(k, v)| k == "$filter" && v == "roleName eq 'AcrPull'")
+    });
+    assert!(asked_for_acr_pull, "the AcrPull role was looked up by name");
+    Ok(())
+}
+
+/// `image copy` from one registry to another: the anonymous registry to the token-mode one
+/// (after `acr login`); the digest is kept and the target lists the tag.
+#[tokio::test(flavor = "multi_thread")]
+async fn image_copy_between_registries_keeps_the_digest() -> Result<()> {
+    let _logs = LogsOnFailure::new();
+    let source = shared::registry(Mode::Anonymous).await?;
+    let target = shared::registry(Mode::Token).await?;
+    let client = studio_acr::client::RegistryClient::new(
+        &source.host,
+        source.credential().await?,
+        studio_tests::registry::client_options(),
+    )?;
+    let repo = format!("copy/{}", studio_tests::registry::random_hex(4));
+    let digest = studio_tests::registry::push_tiny_image(&client, &repo, "1.0").await?;
+    let arm = HttpsMock::start().await?;
+    let mut cli = Cli::new()?;
+    cli.azure(&arm).await?;
+    let dir = workspace();
+    cli.ok(&dir, &["acr", "login", "--name", &target.host])
+        .await?;
+    let copied = json_of(
+        &cli,
+        &dir,
+        &[
+            "image",
+            "copy",
+            &format!("{}/{repo}:1.0", source.host),
+            &format!("{}/{repo}:1.0", target.host),
+        ],
+    )
+    .await?;
+    assert_eq!(copied["digest"], digest.as_str());
+    assert!(
+        copied["blobsUploaded"].as_u64().unwrap_or(0) >= 1,
+        "{copied}"
+    );
+    let tags = json_of(
+        &cli,
+        &dir,
+        &["image", "ls", &format!("{}/{repo}", target.host)],
+    )
+    .await?;
+    assert_eq!(tags, json!(["1.0"]));
+    // A second copy finds everything there.
+    let again = json_of(
+        &cli,
+        &dir,
+        &[
+            "image",
+            "copy",
+            &format!("{}/{repo}:1.0", source.host),
+            &format!("{}/{repo}:1.0", target.host),
+        ],
+    )
+    .await?;
+    assert_eq!(again["digest"], digest.as_str());
+    assert_eq!(again["blobsUploaded"], 0, "{again}");
+    Ok(())
+}
