@@ -1571,7 +1571,8 @@ async fn seed_walk_from_device_login_to_a_ready_runner_pod() -> Result<()> {
     .await?;
     assert_eq!(credentials["username"], "studioml");
 
-    // 7. az acr login: at the registry's login server, from `acr show`.
+    // 7. az acr login --name studioml: the login server is looked up in the subscription
+    // (the fake says the rig's token-mode registry), the Entra token exchanged there.
     let login_server = cli
         .ok(
             dir,
@@ -1592,8 +1593,15 @@ async fn seed_walk_from_device_login_to_a_ready_runner_pod() -> Result<()> {
         .trim()
         .to_owned();
     assert_eq!(login_server, registry.host);
-    cli.ok(dir, &["acr", "login", "--name", &login_server])
+    let acr_login = cli
+        .run(dir, &["acr", "login", "--name", "studioml"])
         .await?;
+    let acr_login_log = String::from_utf8(acr_login.stderr)?;
+    ensure!(acr_login.status.success(), "acr login: {acr_login_log}");
+    assert!(
+        acr_login_log.contains(&format!("Login Succeeded ({login_server})")),
+        "{acr_login_log}"
+    );
     let docker: Value =
         serde_json::from_slice(&std::fs::read(cli._home.path().join("docker/config.json"))?)?;
     assert!(
@@ -1635,7 +1643,7 @@ async fn seed_walk_from_device_login_to_a_ready_runner_pod() -> Result<()> {
             "repository",
             "show-tags",
             "--name",
-            &login_server,
+            "studioml",
             "--repository",
             repository,
         ],
