@@ -378,7 +378,7 @@ pub async fn acr(args: AcrArgs, out: &Output) -> Result<()> {
 /// The login server of `name`, as az resolves `--name`: a host (with a dot or a port) as it
 /// is; a registry name by its `loginServer` in the subscription (ARM), else, when ARM cannot
 /// say, `<name>.<cloud's suffix>` with a warning.
-async fn resolve_host(azure: &Azure, subscription: Option<&str>, name: &str) -> String {
+pub async fn resolve_host(azure: &Azure, subscription: Option<&str>, name: &str) -> String {
     if name.contains(['.', ':']) {
         return name.to_owned();
     }

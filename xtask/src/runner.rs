@@ -100,7 +100,8 @@ enum RunnerCommand {
         /// `imagePullSecrets` of every pod template in the release.
         #[arg(long, requires = "pull_secret_server")]
         pull_secret: Option<String>,
-        /// The registry host the pull secret is for (e.g. the `loginServer` of `acr show`).
+        /// The registry the pull secret is for: a host, or an ACR name (its login server is
+        /// looked up in the subscription).
         #[arg(long, requires = "pull_secret")]
         pull_secret_server: Option<String>,
     },
@@ -142,19 +143,20 @@ fn pull_secret_from_docker_config(name: &str, server: &str) -> Result<PullSecret
     }
 }
 
-/// Adds `name` to the `imagePullSecrets` of a pod or of a workload's pod template.
-fn add_image_pull_secret(data: &mut serde_json::Value, kind: Option<&str>, name: &str) {
+/// Adds `name` to the `imagePullSecrets` of a pod or of a workload's pod template; `true` if
+/// the object runs pods.
+fn add_image_pull_secret(data: &mut serde_json::Value, kind: Option<&str>, name: &str) -> bool {
     let pointer = match kind.unwrap_or_default() {
         "Pod" => "/spec",
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => "/spec/template/spec",
         "CronJob" => "/spec/jobTemplate/spec/template/spec",
-        _ => return,
+        _ => return false,
     };
     let Some(spec) = data
         .pointer_mut(pointer)
         .and_then(serde_json::Value::as_object_mut)
     else {
-        return;
+        return false;
     };
     let secrets = spec.entry("imagePullSecrets").or_insert_with(|| json!([]));
     if let Some(list) = secrets.as_array_mut()
@@ -162,6 +164,7 @@ fn add_image_pull_secret(data: &mut serde_json::Value, kind: Option<&str>, name:
     {
         list.push(json!({ "name": name }));
     }
+    true
 }
 
 fn objects(refs: &[studio_runner_deploy::client::ObjectRef]) -> serde_json::Value {
@@ -189,13 +192,26 @@ pub async fn runner(args: RunnerArgs, out: &Output) -> Result<()> {
             let mut objects_in = manifest::parse(&yaml)?;
             let deploy = kube.client().await?;
             if let (Some(name), Some(server)) = (pull_secret, pull_secret_server) {
+                let azure = crate::azure::Azure::from_env()?;
+                let server = crate::acr::resolve_host(&azure, None, &server).await;
                 let secret = pull_secret_from_docker_config(&name, &server)?;
-                deploy.apply_pull_secret(&secret, None).await?;
-                eprintln!("applied pull secret {name} for {server}");
+                // The secret goes where the pods are: each namespace named by a workload, and
+                // the default one for those that name none.
+                let mut namespaces: Vec<Option<String>> = Vec::new();
                 for object in &mut objects_in {
                     let kind = object.types.as_ref().map(|t| t.kind.clone());
-                    add_image_pull_secret(&mut object.data, kind.as_deref(), &name);
+                    if add_image_pull_secret(&mut object.data, kind.as_deref(), &name)
+                        && !namespaces.contains(&object.metadata.namespace)
+                    {
+                        namespaces.push(object.metadata.namespace.clone());
+                    }
                 }
+                for namespace in &namespaces {
+                    deploy
+                        .apply_pull_secret(&secret, namespace.as_deref())
+                        .await?;
+                }
+                eprintln!("applied pull secret {name} for {server}");
             }
             let report = deploy.apply(&kube.release, &objects_in).await?;
             for applied in &report.applied {
@@ -245,24 +261,36 @@ mod tests {
     #[test]
     fn pull_secrets_go_into_pod_templates_once() {
         let mut deployment = json!({"spec": {"template": {"spec": {"containers": []}}}});
-        add_image_pull_secret(&mut deployment, Some("Deployment"), "key");
-        add_image_pull_secret(&mut deployment, Some("Deployment"), "key");
+        assert!(add_image_pull_secret(
+            &mut deployment,
+            Some("Deployment"),
+            "key"
+        ));
+        assert!(add_image_pull_secret(
+            &mut deployment,
+            Some("Deployment"),
+            "key"
+        ));
         assert_eq!(
             deployment["spec"]["template"]["spec"]["imagePullSecrets"],
             json!([{"name": "key"}])
         );
         let mut cron = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {
             "imagePullSecrets": [{"name": "other"}]}}}}}});
-        add_image_pull_secret(&mut cron, Some("CronJob"), "key");
+        assert!(add_image_pull_secret(&mut cron, Some("CronJob"), "key"));
         assert_eq!(
             cron.pointer("/spec/jobTemplate/spec/template/spec/imagePullSecrets"),
             Some(&json!([{"name": "other"}, {"name": "key"}]))
         );
         let mut pod = json!({"spec": {}});
-        add_image_pull_secret(&mut pod, Some("Pod"), "key");
+        assert!(add_image_pull_secret(&mut pod, Some("Pod"), "key"));
         assert_eq!(pod["spec"]["imagePullSecrets"], json!([{"name": "key"}]));
         let mut config_map = json!({"data": {}});
-        add_image_pull_secret(&mut config_map, Some("ConfigMap"), "key");
+        assert!(!add_image_pull_secret(
+            &mut config_map,
+            Some("ConfigMap"),
+            "key"
+        ));
         assert_eq!(config_map, json!({"data": {}}));
     }
 }

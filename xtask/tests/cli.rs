@@ -1736,7 +1736,7 @@ async fn seed_walk_from_device_login_to_a_ready_runner_pod() -> Result<()> {
             "--pull-secret",
             "studioml-go-docker-key",
             "--pull-secret-server",
-            &login_server,
+            "studioml",
             "--timeout",
             "300",
         ],
