@@ -21,9 +21,10 @@
 //!     SavedSecret::ClientSecret(Secret::new("from the pipeline's secret store")),
 //! );
 //! login.save(&dir)?;
-//! let again = SavedServicePrincipal::load(&dir)?.expect("just saved");
-//! let credential = again.credential(&Cloud::azure_public(), &TransportOptions::default())?;
-//! # drop(credential);
+//! if let Some(again) = SavedServicePrincipal::load(&dir)? {
+//!     let credential = again.credential(&Cloud::azure_public(), &TransportOptions::default())?;
+//!     # drop(credential);
+//! }
 //! SavedServicePrincipal::remove(&dir)?; // `logout`
 //! # Ok(()) }
 //! ```
