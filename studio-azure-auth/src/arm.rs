@@ -217,7 +217,7 @@ impl ArmClient {
         credential: Arc<dyn TokenCredential>,
         options: ArmClientOptions,
     ) -> Result<Self, Error> {
-        let scope = format!("{}.default", cloud.resource_manager);
+        let scope = cloud.resource_manager_scope();
         Self::with_endpoint(cloud.resource_manager.clone(), &scope, credential, options)
     }
 

@@ -10,8 +10,13 @@
 //! | `AZURE_AUTHORITY_HOST` | [`Cloud::authority_host`] |
 //! | `AZURE_RESOURCE_MANAGER_ENDPOINT` | [`Cloud::resource_manager`] |
 //! | `MICROSOFT_GRAPH_ENDPOINT` | [`Cloud::graph`] |
+//! | `AZURE_RESOURCE_MANAGER_AUDIENCE` | [`Cloud::resource_manager_audience`] |
+//! | `MICROSOFT_GRAPH_AUDIENCE` | [`Cloud::graph_audience`] |
 //!
-//! Every endpoint must use `https`: tokens are never sent in clear text.
+//! Every endpoint must use `https`: tokens are never sent in clear text. The audiences matter
+//! when an endpoint is a private front (or a test double) for a service whose tokens are issued
+//! for its public name: the endpoint moves, the token audience (and so the scope asked for,
+//! [`Cloud::resource_manager_scope`], [`Cloud::graph_scope`]) stays.
 //!
 //! ```
 //! use studio_azure_auth::cloud::Cloud;
@@ -41,6 +46,12 @@ pub struct Cloud {
     pub acr_suffix: String,
     /// The token audience of ACR's data plane, e.g. `https://containerregistry.azure.net`.
     pub acr_audience: String,
+    /// The token audience of Resource Manager when it is not [`Cloud::resource_manager`]
+    /// (`AZURE_RESOURCE_MANAGER_AUDIENCE`), e.g. `https://management.azure.com`.
+    pub resource_manager_audience: Option<String>,
+    /// The token audience of Microsoft Graph when it is not [`Cloud::graph`]
+    /// (`MICROSOFT_GRAPH_AUDIENCE`), e.g. `https://graph.microsoft.com`.
+    pub graph_audience: Option<String>,
 }
 
 /// The names of the built-in clouds, in the order `az cloud list` prints them.
@@ -100,6 +111,8 @@ impl Cloud {
             graph: parse(graph),
             acr_suffix: acr_suffix.to_owned(),
             acr_audience: acr_audience.to_owned(),
+            resource_manager_audience: None,
+            graph_audience: None,
         }
     }
 
@@ -154,7 +167,47 @@ impl Cloud {
                 *slot = https_endpoint(var, value.trim())?;
             }
         }
+        for (var, slot) in [
+            (
+                "AZURE_RESOURCE_MANAGER_AUDIENCE",
+                &mut self.resource_manager_audience,
+            ),
+            ("MICROSOFT_GRAPH_AUDIENCE", &mut self.graph_audience),
+        ] {
+            if let Some(value) = lookup(var).filter(|v| !v.trim().is_empty()) {
+                *slot = Some(value.trim().trim_end_matches('/').to_owned());
+            }
+        }
         Ok(self)
+    }
+
+    /// The scope of Resource Manager tokens: `<audience>/.default`, the audience being
+    /// [`Cloud::resource_manager_audience`] if set, else the endpoint.
+    ///
+    /// ```
+    /// use studio_azure_auth::cloud::Cloud;
+    ///
+    /// assert_eq!(Cloud::azure_public().resource_manager_scope(), "https://management.azure.com/.default");
+    /// let rig = Cloud::azure_public().with_overrides(|var| match var {
+    ///     "AZURE_RESOURCE_MANAGER_ENDPOINT" => Some("https://127.0.0.1:8443".to_owned()),
+    ///     "AZURE_RESOURCE_MANAGER_AUDIENCE" => Some("https://management.azure.com/".to_owned()),
+    ///     _ => None,
+    /// })?;
+    /// assert_eq!(rig.resource_manager.as_str(), "https://127.0.0.1:8443/");
+    /// assert_eq!(rig.resource_manager_scope(), "https://management.azure.com/.default");
+    /// # Ok::<(), studio_azure_auth::Error>(())
+    /// ```
+    pub fn resource_manager_scope(&self) -> String {
+        scope_of(
+            self.resource_manager_audience.as_deref(),
+            &self.resource_manager,
+        )
+    }
+
+    /// The scope of Microsoft Graph tokens: `<audience>/.default`, the audience being
+    /// [`Cloud::graph_audience`] if set, else the endpoint.
+    pub fn graph_scope(&self) -> String {
+        scope_of(self.graph_audience.as_deref(), &self.graph)
     }
 
     /// The login server of a registry named `name` in this cloud, e.g. `name.azurecr.io`.
@@ -167,6 +220,11 @@ impl Default for Cloud {
     fn default() -> Self {
         Self::azure_public()
     }
+}
+
+fn scope_of(audience: Option<&str>, endpoint: &Url) -> String {
+    let audience = audience.unwrap_or(endpoint.as_str());
+    format!("{}/.default", audience.trim_end_matches('/'))
 }
 
 /// Parses an endpoint, insisting on https and normalising to a trailing slash.
@@ -193,6 +251,44 @@ fn https_endpoint(what: &str, value: &str) -> Result<Url, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audiences_come_from_the_environment_and_name_the_scopes() {
+        let public = Cloud::azure_public();
+        assert_eq!(public.resource_manager_audience, None);
+        assert_eq!(public.graph_scope(), "https://graph.microsoft.com/.default");
+        let env = |var: &str| match var {
+            "AZURE_RESOURCE_MANAGER_ENDPOINT" => Some("https://127.0.0.1:1/".to_owned()),
+            "MICROSOFT_GRAPH_ENDPOINT" => Some("https://127.0.0.1:2".to_owned()),
+            "AZURE_RESOURCE_MANAGER_AUDIENCE" => Some(" https://management.azure.com/ ".to_owned()),
+            "MICROSOFT_GRAPH_AUDIENCE" => Some("https://graph.microsoft.com".to_owned()),
+            _ => None,
+        };
+        let rig = Cloud::azure_public().with_overrides(env).unwrap();
+        assert_eq!(
+            rig.resource_manager_audience.as_deref(),
+            Some("https://management.azure.com")
+        );
+        assert_eq!(
+            rig.resource_manager_scope(),
+            "https://management.azure.com/.default"
+        );
+        assert_eq!(rig.graph.as_str(), "https://127.0.0.1:2/");
+        assert_eq!(rig.graph_scope(), "https://graph.microsoft.com/.default");
+        // Without an audience the endpoint is the audience; blank values are ignored.
+        let moved = Cloud::azure_public()
+            .with_overrides(|var| match var {
+                "AZURE_RESOURCE_MANAGER_ENDPOINT" => Some("https://127.0.0.1:1/".to_owned()),
+                "AZURE_RESOURCE_MANAGER_AUDIENCE" => Some("  ".to_owned()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(moved.resource_manager_audience, None);
+        assert_eq!(
+            moved.resource_manager_scope(),
+            "https://127.0.0.1:1/.default"
+        );
+    }
 
     #[test]
     fn every_builtin_cloud_is_https_and_named() {

@@ -36,14 +36,19 @@ use crate::arm::{ArmClient, ArmClientOptions};
 use crate::cloud::Cloud;
 use crate::rbac::{self, AssignmentRetry, PrincipalType};
 
-/// A Graph client: the ARM client's pipeline pointed at `cloud.graph` with Graph tokens.
+/// A Graph client: the ARM client's pipeline pointed at `cloud.graph` with Graph tokens
+/// ([`Cloud::graph_scope`]).
 pub fn graph_client(
     cloud: &Cloud,
     credential: Arc<dyn TokenCredential>,
     options: ArmClientOptions,
 ) -> Result<ArmClient, Error> {
-    let scope = format!("{}.default", cloud.graph);
-    ArmClient::with_endpoint(cloud.graph.clone(), &scope, credential, options)
+    ArmClient::with_endpoint(
+        cloud.graph.clone(),
+        &cloud.graph_scope(),
+        credential,
+        options,
+    )
 }
 
 /// What to create.

@@ -1405,18 +1405,19 @@ mod tests {
             );
         let got = problems(&text);
         let paths: Vec<_> = got.iter().map(|p| p.path.as_str()).collect();
+        // In the order they appear in the file (serde_json keeps the document's key order).
         assert_eq!(
             paths,
             [
-                "properties.agentPoolProfiles[0].colour",
-                "properties.agentPoolProfiles[0].count",
-                "properties.masterProfile.colour",
-                "properties.masterProfile.count",
                 "properties.orchestratorProfile.shape",
+                "properties.masterProfile.count",
+                "properties.masterProfile.colour",
+                "properties.agentPoolProfiles[0].count",
+                "properties.agentPoolProfiles[0].colour",
             ]
         );
         assert!(
-            got[3]
+            got[1]
                 .message
                 .contains("expected an integer, found a string")
         );

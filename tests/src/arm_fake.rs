@@ -3,7 +3,10 @@
 //! examples from `../shared/vectors` through it (host rewriting, path templates, ordered
 //! responses); and [`ArmFake`], a stateful Resource Manager (resource groups, deployments with
 //! their operations and what-if, managed clusters and their admin credentials, role definitions
-//! and assignments) whose bodies come from the published examples.
+//! and assignments) whose bodies come from the published examples. [`SeedState`] extends it
+//! to the whole seed walk: subscriptions, container registries, Microsoft Graph's applications
+//! and service principals, role assignments refused while a principal replicates, and a
+//! cluster kubeconfig pointing at a server of the test's choice.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -159,6 +162,8 @@ pub struct FakeState {
     pub assignments: Vec<(String, Value)>,
     /// What-if requests (path, body).
     pub what_ifs: Vec<(String, Value)>,
+    /// Subscriptions, registries, Graph and the other parts of the seed walk.
+    pub seed: SeedState,
 }
 
 /// A stateful Resource Manager on an [`HttpsMock`]; see the module docs.
@@ -256,10 +261,12 @@ impl ArmFake {
             script: DeploymentScript::Succeed { polls: 2 },
             assignments: Vec::new(),
             what_ifs: Vec::new(),
+            seed: SeedState::default(),
         }));
         let responder = Router {
             state: state.clone(),
             vectors: Arc::new(Vectors::load()?),
+            seed_vectors: Arc::new(SeedVectors::load()?),
         };
         Mock::given(wiremock::matchers::any())
             .respond_with(responder)
@@ -322,11 +329,15 @@ impl ArmFake {
 struct Router {
     state: Arc<Mutex<FakeState>>,
     vectors: Arc<Vectors>,
+    seed_vectors: Arc<SeedVectors>,
 }
 
 impl Respond for Router {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(response) = route_seed(&mut state, &self.seed_vectors, request) {
+            return response;
+        }
         route(&mut state, &self.vectors, request)
     }
 }
@@ -664,4 +675,470 @@ fn create_cluster(state: &mut FakeState, v: &Vectors, sub: &str, group: &str, re
         .clusters
         .entry(name.to_ascii_lowercase())
         .or_insert(cluster);
+}
+
+/// The parts of the seed walk beyond deployments: see [`FakeState::seed`].
+#[derive(Debug, Default)]
+pub struct SeedState {
+    /// What `GET /subscriptions` lists (ARM's subscription objects).
+    pub subscriptions: Vec<Value>,
+    /// Container registries by lower-case name.
+    pub registries: BTreeMap<String, Value>,
+    /// The `loginServer` of registries created from now on (default `<name>.azurecr.io`),
+    /// e.g. the rig registry's `127.0.0.1:<port>`.
+    pub login_server: Option<String>,
+    /// The next role assignment PUTs answered `PrincipalNotFound` (as ARM answers while a new
+    /// service principal replicates).
+    pub principal_not_found: u32,
+    /// `PrincipalNotFound` answers given so far.
+    pub principal_not_found_sent: u32,
+    /// The kubeconfig (YAML) `listClusterAdminCredential` returns instead of the AKS-shaped
+    /// one, e.g. the Kubernetes test server's.
+    pub kubeconfig: Option<String>,
+    /// Graph applications (as created), by object id.
+    pub applications: BTreeMap<String, Value>,
+    /// Graph service principals (as created).
+    pub service_principals: Vec<Value>,
+    /// Passwords added to applications: (application object id, key id). The secret text is
+    /// not kept.
+    pub passwords: Vec<(String, String)>,
+    /// Each registry's admin credentials (the `listCredentials` body), by lower-case name.
+    pub registry_credentials: BTreeMap<String, Value>,
+    /// `importImage` requests: (registry path, body).
+    pub imports: Vec<(String, Value)>,
+}
+
+impl ArmFake {
+    /// Adds a subscription that `GET /subscriptions` lists.
+    pub fn add_subscription(&self, id: &str, name: &str) {
+        self.state().seed.subscriptions.push(json!({
+            "id": format!("/subscriptions/{id}"),
+            "subscriptionId": id,
+            "tenantId": crate::entra::TENANT_ID,
+            "displayName": name,
+            "state": "Enabled",
+            "authorizationSource": "RoleBased",
+            "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01",
+                "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"},
+        }));
+    }
+}
+
+struct SeedVectors {
+    registry_created: Value,
+    registry_creating: Value,
+    registry_updated: Value,
+    credentials: Value,
+}
+
+impl SeedVectors {
+    fn load() -> Result<Self> {
+        let create = example("containerregistry/2025-11-01/examples/RegistryCreate.json")?;
+        Ok(Self {
+            registry_created: response_body(&create, 200)?,
+            registry_creating: response_body(&create, 201)?,
+            registry_updated: response_body(
+                &example("containerregistry/2025-11-01/examples/RegistryUpdate.json")?,
+                200,
+            )?,
+            credentials: response_body(
+                &example("containerregistry/2025-11-01/examples/RegistryListCredentials.json")?,
+                200,
+            )?,
+        })
+    }
+}
+
+/// A random GUID-shaped id.
+fn guid() -> String {
+    let h = crate::registry::random_hex(16);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// The seed walk's routes; `None` leaves the request to [`route`].
+fn route_seed(
+    state: &mut FakeState,
+    v: &SeedVectors,
+    request: &Request,
+) -> Option<ResponseTemplate> {
+    let path = request.url.path().to_owned();
+    let lower = path.to_ascii_lowercase();
+    let segments: Vec<&str> = lower.trim_matches('/').split('/').collect();
+    let original: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let method = request.method.as_str();
+    let registry_list = |state: &FakeState, group: Option<&str>| {
+        let value: Vec<Value> = state
+            .seed
+            .registries
+            .values()
+            .filter(|r| {
+                group.is_none_or(|g| {
+                    r["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase()
+                        .contains(&format!("/resourcegroups/{g}/"))
+                })
+            })
+            .cloned()
+            .collect();
+        ResponseTemplate::new(200).set_body_json(json!({ "value": value }))
+    };
+    let response = match (method, segments.as_slice()) {
+        ("GET", ["subscriptions"]) => {
+            ResponseTemplate::new(200).set_body_json(json!({ "value": state.seed.subscriptions }))
+        }
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.containerregistry",
+                "registries",
+            ],
+        ) => registry_list(state, None),
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                group,
+                "providers",
+                "microsoft.containerregistry",
+                "registries",
+            ],
+        ) => registry_list(state, Some(group)),
+        (
+            _,
+            [
+                "subscriptions",
+                sub,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.containerregistry",
+                "registries",
+                name,
+            ],
+        ) => {
+            let group = original[3];
+            let key = name.to_string();
+            match method {
+                "PUT" => {
+                    if !state.seed_group_exists(group) {
+                        return Some(arm_error(
+                            404,
+                            "ResourceGroupNotFound",
+                            &format!("Resource group '{group}' could not be found."),
+                        ));
+                    }
+                    let mut registry = v.registry_created.clone();
+                    let display = original[7];
+                    registry["id"] = json!(format!(
+                        "/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.ContainerRegistry/registries/{display}"
+                    ));
+                    registry["name"] = json!(display);
+                    registry["location"] = body["location"].clone();
+                    registry["tags"] = body.get("tags").cloned().unwrap_or(json!({}));
+                    let sku = body["sku"]["name"].as_str().unwrap_or("Basic").to_owned();
+                    registry["sku"] = json!({"name": sku, "tier": sku});
+                    registry["properties"]["adminUserEnabled"] = json!(
+                        body["properties"]["adminUserEnabled"]
+                            .as_bool()
+                            .unwrap_or(false)
+                    );
+                    registry["properties"]["loginServer"] = json!(
+                        state
+                            .seed
+                            .login_server
+                            .clone()
+                            .unwrap_or_else(|| format!("{key}.azurecr.io"))
+                    );
+                    let mut credentials = v.credentials.clone();
+                    credentials["username"] = json!(display);
+                    state
+                        .seed
+                        .registry_credentials
+                        .entry(key.clone())
+                        .or_insert(credentials);
+                    state.seed.registries.insert(key, registry.clone());
+                    // Answered while still creating (as the 201 example); GET then finds it done.
+                    let mut creating = v.registry_creating.clone();
+                    for field in ["id", "name", "location", "tags", "sku"] {
+                        creating[field] = registry[field].clone();
+                    }
+                    creating["properties"]["loginServer"] =
+                        registry["properties"]["loginServer"].clone();
+                    creating["properties"]["provisioningState"] = json!("Creating");
+                    ResponseTemplate::new(201).set_body_json(creating)
+                }
+                "GET" => match state.seed.registries.get(&key) {
+                    Some(registry) => ResponseTemplate::new(200).set_body_json(registry),
+                    None => arm_error(
+                        404,
+                        "ResourceNotFound",
+                        &format!(
+                            "The Resource 'Microsoft.ContainerRegistry/registries/{}' under resource group '{group}' was not found.",
+                            original[7]
+                        ),
+                    ),
+                },
+                "PATCH" => {
+                    let Some(registry) = state.seed.registries.get_mut(&key) else {
+                        return Some(arm_error(404, "ResourceNotFound", original[7]));
+                    };
+                    if let Some(enabled) = body["properties"]["adminUserEnabled"].as_bool() {
+                        registry["properties"]["adminUserEnabled"] = json!(enabled);
+                    }
+                    if let Some(sku) = body["sku"]["name"].as_str() {
+                        registry["sku"] = json!({"name": sku, "tier": sku});
+                    }
+                    let mut updated = v.registry_updated.clone();
+                    for field in ["id", "name", "location", "tags", "sku", "properties"] {
+                        updated[field] = registry[field].clone();
+                    }
+                    ResponseTemplate::new(200).set_body_json(updated)
+                }
+                "DELETE" => {
+                    state.seed.registry_credentials.remove(&key);
+                    match state.seed.registries.remove(&key) {
+                        Some(_) => ResponseTemplate::new(200),
+                        None => ResponseTemplate::new(204),
+                    }
+                }
+                _ => arm_error(405, "MethodNotAllowed", method),
+            }
+        }
+        (
+            "POST",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.containerregistry",
+                "registries",
+                name,
+                "listcredentials",
+            ],
+        ) => {
+            let Some(registry) = state.seed.registries.get(*name) else {
+                return Some(arm_error(404, "ResourceNotFound", original[7]));
+            };
+            if registry["properties"]["adminUserEnabled"] != true {
+                return Some(arm_error(
+                    400,
+                    "BadRequest",
+                    &format!(
+                        "The admin user is disabled for registry '{}'. Enable it with 'az acr update -n {} --admin-enabled true'.",
+                        original[7], original[7]
+                    ),
+                ));
+            }
+            let mut credentials = v.credentials.clone();
+            credentials["username"] = registry["name"].clone();
+            let credentials = state
+                .seed
+                .registry_credentials
+                .get(*name)
+                .cloned()
+                .unwrap_or(credentials);
+            ResponseTemplate::new(200).set_body_json(credentials)
+        }
+        (
+            "POST",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.containerregistry",
+                "registries",
+                name,
+                "regeneratecredential",
+            ],
+        ) => {
+            let Some(credentials) = state.seed.registry_credentials.get_mut(*name) else {
+                return Some(arm_error(404, "ResourceNotFound", original[7]));
+            };
+            let which = body["name"].as_str().unwrap_or_default().to_owned();
+            let Some(entry) = credentials["passwords"]
+                .as_array_mut()
+                .and_then(|ps| ps.iter_mut().find(|p| p["name"] == which.as_str()))
+            else {
+                return Some(arm_error(
+                    400,
+                    "InvalidParameter",
+                    &format!("'{which}' is not a password name: use password or password2"),
+                ));
+            };
+            entry["value"] = json!(crate::registry::random_hex(16));
+            ResponseTemplate::new(200).set_body_json(credentials.clone())
+        }
+        (
+            "POST",
+            [
+                "subscriptions",
+                sub,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.containerregistry",
+                "registries",
+                name,
+                "importimage",
+            ],
+        ) => {
+            let Some(registry) = state.seed.registries.get(*name) else {
+                return Some(arm_error(404, "ResourceNotFound", original[7]));
+            };
+            let location = registry["location"].as_str().unwrap_or("eastus").to_owned();
+            state.seed.imports.push((path.clone(), body));
+            // Accepted; the operation result is at the Location (answered done below).
+            ResponseTemplate::new(202)
+                .insert_header(
+                    "Location",
+                    format!(
+                        "/subscriptions/{sub}/providers/Microsoft.ContainerRegistry/locations/{location}/operationResults/registries-{}",
+                        crate::registry::random_hex(8)
+                    )
+                    .as_str(),
+                )
+                .insert_header("Retry-After", "0")
+        }
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.containerregistry",
+                "locations",
+                _,
+                "operationresults",
+                _,
+            ],
+        ) => ResponseTemplate::new(200),
+        ("POST", ["v1.0", "applications"]) => {
+            // Microsoft Graph v1.0's application resource, as documented (no vectors shared).
+            let id = guid();
+            let application = json!({
+                "id": id, "appId": guid(), "displayName": body["displayName"],
+                "signInAudience": "AzureADMyOrg", "passwordCredentials": [],
+            });
+            state.seed.applications.insert(id, application.clone());
+            ResponseTemplate::new(201).set_body_json(application)
+        }
+        ("POST", ["v1.0", "serviceprincipals"]) => {
+            let app_id = body["appId"].as_str().unwrap_or_default();
+            let Some(application) = state
+                .seed
+                .applications
+                .values()
+                .find(|a| a["appId"] == app_id)
+                .cloned()
+            else {
+                return Some(ResponseTemplate::new(400).set_body_json(json!({"error": {
+                    "code": "Request_BadRequest",
+                    "message": format!("The appId '{app_id}' of the service principal does not reference a valid application object."),
+                }})));
+            };
+            let principal = json!({
+                "id": guid(), "appId": app_id, "displayName": application["displayName"],
+                "servicePrincipalType": "Application", "accountEnabled": true,
+            });
+            state.seed.service_principals.push(principal.clone());
+            ResponseTemplate::new(201).set_body_json(principal)
+        }
+        ("POST", ["v1.0", "applications", _, "addpassword"]) => {
+            let id = original[2].to_owned();
+            if !state.seed.applications.contains_key(&id) {
+                return Some(ResponseTemplate::new(404).set_body_json(json!({"error": {
+                    "code": "Request_ResourceNotFound",
+                    "message": format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+                }})));
+            }
+            let key_id = guid();
+            let secret = format!(
+                "{}~{}",
+                &crate::registry::random_hex(2),
+                crate::registry::random_hex(18)
+            );
+            state.seed.passwords.push((id, key_id.clone()));
+            ResponseTemplate::new(200).set_body_json(json!({
+                "keyId": key_id,
+                "displayName": body["passwordCredential"]["displayName"],
+                "endDateTime": body["passwordCredential"]["endDateTime"],
+                "startDateTime": "2026-11-26T00:00:00Z",
+                "hint": &secret[..3],
+                "secretText": secret,
+                "customKeyIdentifier": null,
+            }))
+        }
+        (
+            "PUT",
+            [
+                ..,
+                "providers",
+                "microsoft.authorization",
+                "roleassignments",
+                _,
+            ],
+        ) if state.seed.principal_not_found > 0 => {
+            state.seed.principal_not_found -= 1;
+            state.seed.principal_not_found_sent += 1;
+            let principal = body["properties"]["principalId"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('-', "");
+            arm_error(
+                400,
+                "PrincipalNotFound",
+                &format!(
+                    "Principal {principal} does not exist in the directory {}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
+                    crate::entra::TENANT_ID
+                ),
+            )
+        }
+        (
+            "POST",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.containerservice",
+                "managedclusters",
+                name,
+                "listclusteradmincredential",
+            ],
+        ) if state.seed.kubeconfig.is_some() && state.clusters.contains_key(*name) => {
+            let yaml = state.seed.kubeconfig.clone().unwrap_or_default();
+            ResponseTemplate::new(200).set_body_json(json!({"kubeconfigs": [{
+                "name": "clusterAdmin",
+                "value": base64::engine::general_purpose::STANDARD.encode(yaml),
+            }]}))
+        }
+        _ => return None,
+    };
+    Some(response)
+}
+
+impl FakeState {
+    fn seed_group_exists(&self, name: &str) -> bool {
+        self.groups.contains_key(&name.to_ascii_lowercase())
+    }
 }

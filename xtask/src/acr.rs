@@ -120,7 +120,8 @@ enum Acr {
     /// Log in to a registry with the signed-in Azure credential (writes the docker config).
     #[command(after_help = "Example:\n  cargo xtask acr login --name studioml")]
     Login {
-        /// The registry name or login server.
+        /// The registry name (its login server is looked up in the subscription) or a login
+        /// server.
         #[arg(short, long)]
         name: String,
     },
@@ -295,7 +296,7 @@ pub async fn acr(args: AcrArgs, out: &Output) -> Result<()> {
             Ok(())
         }
         Acr::Login { name } => {
-            let host = host_of(&azure, &name);
+            let host = resolve_host(&azure, sub, &name).await;
             let client =
                 RegistryClient::new(&host, entra_credential(&azure)?, client_options(&azure))?;
             let token = client.acr_refresh_token().await?;
@@ -332,7 +333,8 @@ pub async fn acr(args: AcrArgs, out: &Output) -> Result<()> {
         }
         Acr::Repository { command } => match command {
             RepositoryCommand::List { name } => {
-                let client = registry_client(&azure, &name)?;
+                let host = resolve_host(&azure, sub, &name).await;
+                let client = registry_client(&azure, &host)?;
                 out.emit(client.catalog(None).await?)
             }
             RepositoryCommand::ShowTags {
@@ -341,7 +343,8 @@ pub async fn acr(args: AcrArgs, out: &Output) -> Result<()> {
                 detail,
                 orderby,
             } => {
-                let repo = Repository::new(registry_client(&azure, &name)?, &repository);
+                let host = resolve_host(&azure, sub, &name).await;
+                let repo = Repository::new(registry_client(&azure, &host)?, &repository);
                 let order = match orderby.as_deref() {
                     None => None,
                     Some("time_desc") => Some(TagOrder::TimeDesc),
@@ -369,6 +372,38 @@ pub async fn acr(args: AcrArgs, out: &Output) -> Result<()> {
                 }
             }
         },
+    }
+}
+
+/// The login server of `name`, as az resolves `--name`: a host (with a dot or a port) as it
+/// is; a registry name by its `loginServer` in the subscription (ARM), else, when ARM cannot
+/// say, `<name>.<cloud's suffix>` with a warning.
+pub async fn resolve_host(azure: &Azure, subscription: Option<&str>, name: &str) -> String {
+    if name.contains(['.', ':']) {
+        return name.to_owned();
+    }
+    let looked_up = async {
+        let registries = management(azure, subscription)?.registries().list().await?;
+        Ok::<_, anyhow::Error>(
+            registries
+                .into_iter()
+                .find(|r| r.name.eq_ignore_ascii_case(name))
+                .map(|r| r.properties.login_server)
+                .filter(|s| !s.is_empty()),
+        )
+    };
+    match looked_up.await {
+        Ok(Some(login_server)) => login_server,
+        Ok(None) => {
+            let host = host_of(azure, name);
+            tracing::warn!("registry '{name}' is not in the subscription; using {host}");
+            host
+        }
+        Err(e) => {
+            let host = host_of(azure, name);
+            tracing::warn!("cannot look up registry '{name}' ({e:#}); using {host}");
+            host
+        }
     }
 }
 

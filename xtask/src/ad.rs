@@ -12,21 +12,11 @@ use studio_azure_auth::rbac::{self, AssignmentOutcome, AssignmentRetry, Principa
 use crate::azure::Azure;
 use crate::output::Output;
 
-/// The token audience of Microsoft Graph when it differs from its endpoint (test rigs):
-/// `MICROSOFT_GRAPH_AUDIENCE`, e.g. `https://graph.microsoft.com`.
-pub const GRAPH_AUDIENCE_VAR: &str = "MICROSOFT_GRAPH_AUDIENCE";
-
+/// A client for Microsoft Graph (its scope from the cloud, with `MICROSOFT_GRAPH_AUDIENCE`).
 fn graph_client(azure: &Azure) -> Result<ArmClient> {
-    let scope = match std::env::var(GRAPH_AUDIENCE_VAR)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        Some(audience) => format!("{}/.default", audience.trim().trim_end_matches('/')),
-        None => format!("{}.default", azure.cloud.graph),
-    };
     Ok(ArmClient::with_endpoint(
         azure.cloud.graph.clone(),
-        &scope,
+        &azure.cloud.graph_scope(),
         azure.credential()?,
         ArmClientOptions {
             transport: azure.transport.clone(),
@@ -35,14 +25,22 @@ fn graph_client(azure: &Azure) -> Result<ArmClient> {
     )?)
 }
 
+/// The wait between role assignment attempts while a new principal replicates, in
+/// milliseconds: `STUDIO_ROLE_RETRY_DELAY_MS` (default 5000, az's). Test rigs set it low.
+pub const ROLE_RETRY_DELAY_VAR: &str = "STUDIO_ROLE_RETRY_DELAY_MS";
+
 /// Prints each replication retry, as az does while the new principal reaches ARM.
-fn retry_progress() -> AssignmentRetry {
-    AssignmentRetry {
+pub fn retry_progress() -> Result<AssignmentRetry> {
+    let mut retry = AssignmentRetry {
         progress: Some(Arc::new(|attempt, of| {
             eprintln!("Retrying role assignment creation: {attempt}/{of}");
         })),
         ..Default::default()
+    };
+    if let Some(delay) = crate::azure::millis_from_env(ROLE_RETRY_DELAY_VAR)? {
+        retry.delay = delay;
     }
+    Ok(retry)
 }
 
 fn outcome_json(outcome: &AssignmentOutcome) -> serde_json::Value {
@@ -117,7 +115,7 @@ pub async fn ad(args: AdArgs, out: &Output) -> Result<()> {
                 tenant: tenant
                     .or_else(|| std::env::var("AZURE_TENANT_ID").ok())
                     .unwrap_or_default(),
-                assignment_retry: retry_progress(),
+                assignment_retry: retry_progress()?,
                 ..Default::default()
             };
             let created =
@@ -192,7 +190,7 @@ pub async fn role(args: RoleArgs, out: &Output) -> Result<()> {
         &definition.id,
         &assignee,
         principal_type,
-        &retry_progress(),
+        &retry_progress()?,
     )
     .await?;
     out.emit(outcome_json(&outcome))

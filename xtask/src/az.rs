@@ -6,9 +6,7 @@ use anyhow::{Context, Result};
 use azure_core::credentials::{Secret, TokenCredential};
 use studio_acr::management::{AcrManagementClient, ResourceGroupCreate};
 use studio_azure_auth::arm::{ArmClient, ArmClientOptions};
-use studio_azure_auth::credential::service_principal::{
-    ClientCertificate, ClientCertificateCredential, ClientSecretCredential,
-};
+use studio_azure_auth::credential::saved::{SavedSecret, SavedServicePrincipal};
 use studio_azure_auth::credential::{DeviceCodeCredential, DeviceCodeOptions};
 use studio_azure_auth::subscription;
 
@@ -22,7 +20,8 @@ use crate::output::Output;
 )]
 pub struct LoginArgs {
     /// Sign in as a service principal (checks the credential and lists its subscriptions;
-    /// later commands take it from AZURE_CLIENT_ID/AZURE_CLIENT_SECRET/AZURE_TENANT_ID).
+    /// the login is kept in the config directory, mode 0600, for later commands, as az keeps
+    /// it; AZURE_CLIENT_ID/… in the environment still win).
     #[arg(long)]
     service_principal: bool,
     /// The service principal's application (client) id.
@@ -47,6 +46,7 @@ pub struct LoginArgs {
 pub async fn login(args: LoginArgs, out: &Output) -> Result<()> {
     let azure = Azure::from_env()?;
     let scope = azure.arm_scope();
+    let mut save = None;
     let credential: Arc<dyn TokenCredential> = if args.service_principal {
         let client = args
             .username
@@ -54,25 +54,17 @@ pub async fn login(args: LoginArgs, out: &Output) -> Result<()> {
         let tenant = args
             .tenant
             .context("--service-principal needs --tenant <tenant>")?;
-        match (args.password, args.certificate) {
-            (Some(secret), _) => Arc::new(ClientSecretCredential::new(
-                &azure.cloud,
-                &tenant,
-                &client,
-                Secret::new(secret),
-                &azure.transport,
-            )?),
-            (None, Some(path)) => Arc::new(ClientCertificateCredential::new(
-                &azure.cloud,
-                &tenant,
-                &client,
-                ClientCertificate::from_pem_file(&path)?,
-                &azure.transport,
-            )?),
+        let secret = match (args.password, args.certificate) {
+            (Some(secret), _) => SavedSecret::ClientSecret(Secret::new(secret)),
+            (None, Some(path)) => SavedSecret::CertificateFile(path),
             (None, None) => {
                 anyhow::bail!("--service-principal needs -p <secret> or --certificate <pem>")
             }
-        }
+        };
+        let login = SavedServicePrincipal::new(&tenant, &client, secret);
+        let credential = login.credential(&azure.cloud, &azure.transport)?;
+        save = Some(login);
+        credential
     } else {
         let mut options = DeviceCodeOptions {
             cloud: azure.cloud.clone(),
@@ -86,6 +78,8 @@ pub async fn login(args: LoginArgs, out: &Output) -> Result<()> {
         let device = DeviceCodeCredential::new(options)?;
         let signed_in = device.sign_in(&[&scope]).await?;
         eprintln!("signed in as {}", signed_in.account.username);
+        // The latest login wins: forget a service principal signed in before.
+        SavedServicePrincipal::remove(&azure.dir)?;
         device
     };
     let arm = ArmClient::with_endpoint(
@@ -98,6 +92,15 @@ pub async fn login(args: LoginArgs, out: &Output) -> Result<()> {
         },
     )?;
     let subscriptions = subscription::list(&arm, &azure.dir).await?;
+    if let Some(login) = save {
+        // Only a credential that worked is kept.
+        login.save(&azure.dir)?;
+        eprintln!(
+            "signed in as service principal {} (kept in {})",
+            login.client_id,
+            azure.dir.path().display()
+        );
+    }
     out.emit(subscriptions)
 }
 
@@ -108,7 +111,9 @@ pub struct LogoutArgs {}
 
 pub fn logout(_args: LogoutArgs) -> Result<()> {
     let azure = Azure::from_env()?;
-    if !studio_azure_auth::credential::logout(&azure.dir)? {
+    let cached = studio_azure_auth::credential::logout(&azure.dir)?;
+    let service_principal = SavedServicePrincipal::remove(&azure.dir)?;
+    if !cached && !service_principal {
         eprintln!("no cached login to remove");
     }
     Ok(())

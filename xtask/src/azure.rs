@@ -3,21 +3,38 @@
 //! credential chain and an ARM client.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use azure_core::credentials::TokenCredential;
 use studio_azure_auth::arm::{ArmClient, ArmClientOptions};
 use studio_azure_auth::cache::TokenCache;
 use studio_azure_auth::cloud::Cloud;
+use studio_azure_auth::credential::saved::SavedServicePrincipal;
 use studio_azure_auth::credential::{
     CachedLoginOptions, DefaultCredential, DefaultCredentialOptions,
 };
 use studio_azure_auth::store::ConfigDir;
 use studio_azure_auth::transport::TransportOptions;
 
-/// The token audience of ARM when it differs from its endpoint (sovereign proxies, test
-/// rigs): `AZURE_RESOURCE_MANAGER_AUDIENCE`, e.g. `https://management.azure.com`.
-pub const ARM_AUDIENCE_VAR: &str = "AZURE_RESOURCE_MANAGER_AUDIENCE";
+/// How long to wait between polls of a long-running ARM operation (registry create, cluster
+/// deployment) when ARM does not say, in milliseconds: `STUDIO_POLL_INTERVAL_MS` (default 5000,
+/// az's habit). Test rigs set it low.
+pub const POLL_INTERVAL_VAR: &str = "STUDIO_POLL_INTERVAL_MS";
+
+/// A duration in milliseconds from the environment variable `var`, if set.
+pub fn millis_from_env(var: &str) -> Result<Option<Duration>> {
+    match std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => {
+            let ms: u64 = v
+                .trim()
+                .parse()
+                .with_context(|| format!("{var}={v}: expected milliseconds"))?;
+            Ok(Some(Duration::from_millis(ms)))
+        }
+    }
+}
 
 /// The environment of one CLI run.
 pub struct Azure {
@@ -41,19 +58,19 @@ impl Azure {
         TokenCache::in_dir(self.dir.clone())
     }
 
-    /// The scope of ARM tokens.
+    /// The scope of ARM tokens (the cloud's, with `AZURE_RESOURCE_MANAGER_AUDIENCE`).
     pub fn arm_scope(&self) -> String {
-        match std::env::var(ARM_AUDIENCE_VAR)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
-            Some(audience) => format!("{}/.default", audience.trim().trim_end_matches('/')),
-            None => format!("{}.default", self.cloud.resource_manager),
-        }
+        self.cloud.resource_manager_scope()
     }
 
-    /// The default chain: environment → cached login → Azure CLI.
+    /// The credential: `AZURE_CLIENT_*` when set, else the service principal of `login
+    /// --service-principal`, else the default chain (environment → cached login → Azure CLI).
     pub fn credential(&self) -> Result<Arc<dyn TokenCredential>> {
+        let environment = std::env::var_os("AZURE_CLIENT_ID").is_some_and(|v| !v.is_empty());
+        if !environment && let Some(login) = SavedServicePrincipal::load(&self.dir)? {
+            tracing::debug!(client_id = %login.client_id, "using the saved service principal login");
+            return Ok(login.credential(&self.cloud, &self.transport)?);
+        }
         let options = DefaultCredentialOptions {
             cache: Some(self.cache()),
             cached_login: CachedLoginOptions {
@@ -68,10 +85,13 @@ impl Azure {
 
     /// An ARM client with the default credential.
     pub fn arm(&self) -> Result<ArmClient> {
-        let options = ArmClientOptions {
+        let mut options = ArmClientOptions {
             transport: self.transport.clone(),
             ..Default::default()
         };
+        if let Some(interval) = millis_from_env(POLL_INTERVAL_VAR)? {
+            options.poll_interval = interval;
+        }
         Ok(ArmClient::with_endpoint(
             self.cloud.resource_manager.clone(),
             &self.arm_scope(),

@@ -129,6 +129,15 @@ enum ClusterCommand {
     },
 }
 
+/// The cluster options, with role assignment retries printed (and their delay from
+/// `STUDIO_ROLE_RETRY_DELAY_MS`) as `ad sp create-for-rbac` prints them.
+fn cluster_options() -> Result<ClusterOptions> {
+    Ok(ClusterOptions {
+        assignment_retry: crate::ad::retry_progress()?,
+        ..Default::default()
+    })
+}
+
 /// Deployment progress: a spinner on a terminal, one line per state change otherwise.
 fn deploy_progress() -> DeployProgressFn {
     if std::io::stderr().is_terminal() {
@@ -173,7 +182,7 @@ pub async fn cluster(args: ClusterArgs, out: &Output) -> Result<()> {
             let subscription = azure.subscription(args.subscription.as_deref())?;
             let generated = flags.generate()?;
             eprintln!("wrote {}", generated.output_dir.display());
-            let cluster = Cluster::new(azure.arm()?, ClusterOptions::default());
+            let cluster = Cluster::new(azure.arm()?, cluster_options()?);
             let outcome = cluster
                 .deploy(
                     &generated.output_dir,
@@ -211,7 +220,7 @@ pub async fn cluster(args: ClusterArgs, out: &Output) -> Result<()> {
         } => {
             let azure = Azure::from_env()?;
             let subscription = azure.subscription(args.subscription.as_deref())?;
-            let cluster = Cluster::new(azure.arm()?, ClusterOptions::default());
+            let cluster = Cluster::new(azure.arm()?, cluster_options()?);
             let path = cluster
                 .write_kubeconfig(
                     &subscription,
@@ -230,7 +239,7 @@ pub async fn cluster(args: ClusterArgs, out: &Output) -> Result<()> {
         } => {
             let azure = Azure::from_env()?;
             let subscription = azure.subscription(args.subscription.as_deref())?;
-            let cluster = Cluster::new(azure.arm()?, ClusterOptions::default());
+            let cluster = Cluster::new(azure.arm()?, cluster_options()?);
             let outcome = cluster
                 .attach_acr(&subscription, &resource_group, &name, &acr)
                 .await

@@ -233,13 +233,23 @@ mod tests {
         .render(subs())
         .unwrap();
         let lines: Vec<&str> = text.lines().collect();
+        // Columns in the objects' key order, as az prints them.
         assert_eq!(
             lines[0],
-            "DisplayName  Id                IsDefault  SubscriptionId"
+            "Id                SubscriptionId  DisplayName  IsDefault"
         );
-        assert!(lines[1].starts_with("-----------  ----------------  ---------"));
-        assert_eq!(lines[2], "One          /subscriptions/a  True       a");
-        assert_eq!(lines[3], "Two          /subscriptions/b  False      b");
+        assert_eq!(
+            lines[1],
+            "----------------  --------------  -----------  ---------"
+        );
+        assert_eq!(
+            lines[2],
+            "/subscriptions/a  a               One          True"
+        );
+        assert_eq!(
+            lines[3],
+            "/subscriptions/b  b               Two          False"
+        );
         assert!(!text.contains("tags"));
     }
 
@@ -249,7 +259,8 @@ mod tests {
             format: Format::Tsv,
             query: Some("[?isDefault].{n:displayName, id:subscriptionId}".into()),
         };
-        // Keys come out sorted (serde_json's map), so `id` before `n`.
+        // The jmespath crate's objects are sorted maps, so a multiselect hash comes out with
+        // sorted keys: `id` before `n` (az's Python jmespath keeps the expression's order).
         assert_eq!(out.render(subs()).unwrap(), "a\tOne\n");
     }
 

@@ -13,6 +13,8 @@
 //!   `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` or `AZURE_CLIENT_CERTIFICATE_PATH`.
 //! - [`chain::ChainedCredential`] and [`chain::DefaultCredential`]: try several in order
 //!   (environment → cached login → Azure CLI) and say what each tried.
+//! - [`saved::SavedServicePrincipal`]: a service principal login kept in the config directory
+//!   (`login --service-principal`), for the commands that follow it.
 //!
 //! A credential that is not set up on this machine fails with
 //! [`Error::CredentialUnavailable`] inside the
@@ -38,6 +40,7 @@ pub mod cached;
 pub mod chain;
 pub mod device_code;
 pub mod environment;
+pub mod saved;
 pub mod service_principal;
 
 pub use azure_cli::{AzureCliCredential, AzureCliOptions};
