@@ -37,6 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use azure_core::credentials::{Secret, TokenCredential};
 use base64::Engine;
 use serde::Deserialize;
+use studio_azure_auth::redact::Redacted;
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -85,9 +86,9 @@ impl fmt::Debug for RegistryCredential {
             Self::Basic { username, .. } => f
                 .debug_struct("Basic")
                 .field("username", username)
-                .field("password", &"***")
+                .field("password", &Redacted)
                 .finish(),
-            Self::RefreshToken(_) => f.write_str("RefreshToken(***)"),
+            Self::RefreshToken(_) => f.debug_tuple("RefreshToken").field(&Redacted).finish(),
             Self::Entra {
                 tenant, audience, ..
             } => f
@@ -597,11 +598,19 @@ mod tests {
 
     #[test]
     fn debug_never_shows_secrets() {
+        use studio_azure_auth::redact::debug_leaks;
         let c = RegistryCredential::basic("admin", "s3cret-pass");
-        assert!(!format!("{c:?}").contains("s3cret"));
+        let leaks = debug_leaks(&c, &["s3cret-pass"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        assert_eq!(
+            format!("{c:?}"),
+            r#"Basic { username: "admin", password: *** }"#
+        );
         let c = RegistryCredential::basic(ACR_REFRESH_TOKEN_USER, "refresh-xyz");
         assert!(matches!(c, RegistryCredential::RefreshToken(_)));
-        assert!(!format!("{c:?}").contains("refresh-xyz"));
+        let leaks = debug_leaks(&c, &["refresh-xyz"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        assert_eq!(format!("{c:?}"), "RefreshToken(***)");
     }
 
     #[test]

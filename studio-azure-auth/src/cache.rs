@@ -31,6 +31,7 @@ use azure_core::time::{Duration, OffsetDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::redact::Redacted;
 use crate::store::ConfigDir;
 
 /// The cache's file name in the config directory.
@@ -76,14 +77,14 @@ impl Account {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct CachedToken {
     token: Secret,
     /// Unix seconds.
     expires_on: i64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct CachedAccount {
     #[serde(flatten)]
     account: Account,
@@ -94,6 +95,26 @@ struct CachedAccount {
     /// Access tokens by scope key (the requested scopes, space-separated).
     #[serde(default)]
     access_tokens: BTreeMap<String, CachedToken>,
+}
+
+impl fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedToken")
+            .field("token", &Redacted)
+            .field("expires_on", &self.expires_on)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CachedAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedAccount")
+            .field("account", &self.account)
+            .field("refresh_token", &Redacted::option(&self.refresh_token))
+            .field("logged_in_at", &self.logged_in_at)
+            .field("access_tokens", &self.access_tokens)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -583,5 +604,38 @@ mod tests {
                 assert_eq!(got.map(|t| t.token.secret().to_owned()), Some(key));
             }
         }
+    }
+
+    #[test]
+    fn debug_of_cache_entries_masks_the_tokens() {
+        let mut access_tokens = BTreeMap::new();
+        access_tokens.insert(
+            "https://management.azure.com/.default".to_owned(),
+            CachedToken {
+                token: Secret::new("eyJ-cached-access-token"),
+                expires_on: 1_900_000_000,
+            },
+        );
+        let entry = CachedAccount {
+            account: account("ada"),
+            refresh_token: Some(Secret::new("cached-refresh-token")),
+            logged_in_at: 1_800_000_000,
+            access_tokens,
+        };
+        let data = CacheData {
+            version: FORMAT_VERSION,
+            accounts: vec![entry.clone()],
+        };
+        let secrets = ["eyJ-cached-access-token", "cached-refresh-token"];
+        for value in [&data as &dyn fmt::Debug, &entry, &entry.access_tokens] {
+            let leaks = crate::redact::debug_leaks(value, &secrets);
+            assert!(leaks.is_empty(), "{leaks:?}");
+        }
+        let shown = format!("{entry:?}");
+        assert!(shown.contains("refresh_token: Some(***)"), "{shown}");
+        assert!(
+            shown.contains("ada@contoso.com") && shown.contains("1900000000"),
+            "{shown}"
+        );
     }
 }

@@ -35,6 +35,7 @@ use crate::Error;
 use crate::arm::{ArmClient, ArmClientOptions};
 use crate::cloud::Cloud;
 use crate::rbac::{self, AssignmentRetry, PrincipalType};
+use crate::redact::Redacted;
 
 /// A Graph client: the ARM client's pipeline pointed at `cloud.graph` with Graph tokens
 /// ([`Cloud::graph_scope`]).
@@ -114,8 +115,9 @@ impl fmt::Debug for ServicePrincipalCredentials {
         f.debug_struct("ServicePrincipalCredentials")
             .field("app_id", &self.app_id)
             .field("display_name", &self.display_name)
-            .field("password", &"***")
+            .field("password", &Redacted)
             .field("tenant", &self.tenant)
+            .field("object_id", &self.object_id)
             .finish()
     }
 }
@@ -245,5 +247,32 @@ pub fn is_graph_replication_delay(e: &Error) -> bool {
                     || message.contains("does not exist"))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_new_credentials_masks_the_password() {
+        let created = ServicePrincipalCredentials {
+            app_id: "631a96bc-a705-4eda-9f99-fdaf9f54f6a2".to_owned(),
+            display_name: "studio-ci".to_owned(),
+            password: Secret::new("graph-password-value"),
+            tenant: "72f988bf-86f1-41af-91ab-2d7cd011db47".to_owned(),
+            object_id: "oid-1".to_owned(),
+        };
+        let leaks = crate::redact::debug_leaks(&created, &["graph-password-value"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        let shown = format!("{created:?}");
+        assert!(
+            shown.contains(r#"display_name: "studio-ci", password: ***, tenant: "72f988bf"#)
+                && shown.contains("oid-1"),
+            "{shown}"
+        );
+        // Serialization (what `create-for-rbac` prints) still carries the password.
+        let json = serde_json::to_value(&created).unwrap();
+        assert_eq!(json["password"], "graph-password-value");
     }
 }

@@ -19,6 +19,7 @@
 //! - [`rbac`]: role definitions and role assignments, with the replication retry.
 //! - [`graph`]: Microsoft Graph: `create_for_rbac` (application, service principal, password,
 //!   role assignments).
+//! - [`redact`]: [`Redacted`](redact::Redacted), how every secret prints in `Debug` (`***`).
 //! - [`Error`]: the crate's error type.
 //!
 //! ```
@@ -39,6 +40,7 @@ mod error;
 pub mod graph;
 pub mod oauth;
 pub mod rbac;
+pub mod redact;
 pub mod store;
 pub mod subscription;
 pub mod transport;

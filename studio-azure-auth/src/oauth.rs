@@ -32,6 +32,7 @@ use url::Url;
 
 use crate::Error;
 use crate::cloud::Cloud;
+use crate::redact::Redacted;
 
 /// The Azure CLI's public client id: the device flow's default client.
 pub const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
@@ -132,7 +133,7 @@ pub fn validate_scopes(scopes: &[&str]) -> Result<Vec<String>, Error> {
 }
 
 /// The device-authorization response (RFC 8628 §3.2, Entra's shape).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct DeviceAuthorization {
     /// The code the client polls with. A bearer credential until redeemed.
     pub device_code: Secret,
@@ -156,7 +157,7 @@ pub struct DeviceAuthorization {
 }
 
 /// A successful token response.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct TokenResponse {
     /// `Bearer`.
     #[serde(default)]
@@ -175,6 +176,33 @@ pub struct TokenResponse {
     /// The ID token (when `openid` was granted).
     #[serde(default)]
     pub id_token: Option<Secret>,
+}
+
+impl fmt::Debug for DeviceAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("device_code", &Redacted)
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("verification_uri_complete", &self.verification_uri_complete)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("access_token", &Redacted)
+            .field("refresh_token", &Redacted::option(&self.refresh_token))
+            .field("id_token", &Redacted::option(&self.id_token))
+            .finish()
+    }
 }
 
 /// Entra's error body: `{error, error_description, error_codes, timestamp, trace_id,
@@ -494,17 +522,25 @@ mod tests {
             r#"{"token_type":"Bearer","expires_in":3600,"access_token":"AT-SECRET","refresh_token":"RT-SECRET","id_token":"ID-SECRET"}"#,
         )
         .unwrap();
+        let leaks = crate::redact::debug_leaks(&r, &["AT-SECRET", "RT-SECRET", "ID-SECRET"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
         let dbg = format!("{r:?}");
-        assert!(!dbg.contains("SECRET"), "{dbg}");
-        let a = authorization(None, 1);
-        let dbg = format!(
-            "{:?}",
-            DeviceAuthorization {
-                device_code: Secret::new("DC-SECRET"),
-                ..a
-            }
+        assert!(
+            dbg.contains("token_type: \"Bearer\", expires_in: 3600")
+                && dbg.contains("access_token: ***, refresh_token: Some(***), id_token: Some(***)"),
+            "{dbg}"
         );
-        assert!(!dbg.contains("DC-SECRET"), "{dbg}");
+        let a = DeviceAuthorization {
+            device_code: Secret::new("DC-SECRET"),
+            ..authorization(None, 1)
+        };
+        let leaks = crate::redact::debug_leaks(&a, &["DC-SECRET"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        let dbg = format!("{a:?}");
+        assert!(
+            dbg.contains("device_code: ***, user_code: \"ABCD-EFGH\""),
+            "{dbg}"
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ use std::path::Path;
 use azure_core::credentials::Secret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use studio_azure_auth::redact::Redacted;
 
 use crate::error::{Error, Problem, io_error};
 
@@ -298,8 +299,8 @@ pub struct PublicKey {
     pub key_data: String,
 }
 
-/// `windowsProfile`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// `windowsProfile`. `Debug` shows the password as `***`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WindowsProfile {
     /// The Windows admin user.
@@ -313,8 +314,8 @@ pub struct WindowsProfile {
     pub other: Extra,
 }
 
-/// `servicePrincipalProfile`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// `servicePrincipalProfile`. `Debug` shows the secret as `***`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServicePrincipalProfile {
     /// The application (client) id.
@@ -329,6 +330,27 @@ pub struct ServicePrincipalProfile {
     /// `keyvaultSecretRef`: kept, not used.
     #[serde(flatten)]
     pub other: Extra,
+}
+
+impl fmt::Debug for WindowsProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WindowsProfile")
+            .field("admin_username", &self.admin_username)
+            .field("admin_password", &Redacted::option(&self.admin_password))
+            .field("other", &self.other)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ServicePrincipalProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServicePrincipalProfile")
+            .field("client_id", &self.client_id)
+            .field("secret", &Redacted::option(&self.secret))
+            .field("object_id", &self.object_id)
+            .field("other", &self.other)
+            .finish()
+    }
 }
 
 impl ServicePrincipalProfile {
@@ -1577,5 +1599,41 @@ mod tests {
             "{debug}"
         );
         assert!(m.to_json().unwrap().contains("hunter2-secret"));
+    }
+
+    #[test]
+    fn debug_of_profiles_masks_the_password_and_the_secret() {
+        let text = r#"{
+          "apiVersion": "vlabs",
+          "properties": {
+            "orchestratorProfile": {"orchestratorType": "Kubernetes"},
+            "masterProfile": {"count": 1, "dnsPrefix": "d", "vmSize": "Standard_D2_v2"},
+            "agentPoolProfiles": [{"name": "agentpool1", "count": 1, "vmSize": "Standard_D2_v2"}],
+            "windowsProfile": {"adminUsername": "winadmin", "adminPassword": "win-pass-value"},
+            "servicePrincipalProfile": {"clientId": "app-id", "secret": "sp-secret-value",
+                                        "keyvaultSecretRef": {"secretName": "kv-value"}}
+          }
+        }"#;
+        let model = ApiModel::from_json(text, "t").unwrap();
+        let secrets = ["win-pass-value", "sp-secret-value", "kv-value"];
+        let windows = model.properties.windows_profile.clone().unwrap();
+        let sp = model.properties.service_principal_profile.clone().unwrap();
+        for value in [&model as &dyn fmt::Debug, &windows, &sp] {
+            let leaks = studio_azure_auth::redact::debug_leaks(value, &secrets);
+            assert!(leaks.is_empty(), "{leaks:?}");
+        }
+        let shown = format!("{sp:?}");
+        assert!(
+            shown.contains(r#"client_id: "app-id", secret: Some(***)"#)
+                && shown.contains("keyvaultSecretRef"),
+            "{shown}"
+        );
+        assert!(
+            format!("{windows:?}")
+                .contains(r#"admin_username: "winadmin", admin_password: Some(***)"#)
+        );
+        // Serialization still writes the secrets (apimodel.json is a 0600 file).
+        let json = serde_json::to_string(&model).unwrap();
+        assert!(secrets.iter().all(|s| json.contains(s)), "{json}");
     }
 }

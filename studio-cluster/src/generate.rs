@@ -49,6 +49,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use azure_core::credentials::Secret;
+use studio_azure_auth::redact::Redacted;
 
 use crate::apimodel::{
     ApiModel, PublicKey, SYSTEM_POOL, ServicePrincipalProfile, check_dns_prefix,
@@ -72,8 +73,8 @@ pub const DEFAULT_GPU_TAINT: &str = "sku=gpu:NoSchedule";
 /// Bits of a generated RSA key.
 pub const SSH_KEY_BITS: usize = 4096;
 
-/// Where the cluster's Azure identity comes from.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Where the cluster's Azure identity comes from. `Debug` shows the secret as `***`.
+#[derive(Clone, Default, PartialEq)]
 pub enum Identity {
     /// The apimodel's service principal when it has one, else a managed identity.
     #[default]
@@ -87,6 +88,20 @@ pub enum Identity {
     },
     /// A system-assigned managed identity, whatever the apimodel says.
     ManagedIdentity,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("Auto"),
+            Self::ServicePrincipal { client_id, .. } => f
+                .debug_struct("ServicePrincipal")
+                .field("client_id", client_id)
+                .field("secret", &Redacted)
+                .finish(),
+            Self::ManagedIdentity => f.write_str("ManagedIdentity"),
+        }
+    }
 }
 
 /// What to do with GPU sizes Azure has retired (Standard_NC6 and the rest of acs-engine's list).
@@ -599,5 +614,32 @@ mod tests {
                 .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
         );
         assert_eq!(format!("{private:?}"), "Secret");
+    }
+
+    #[test]
+    fn debug_of_the_identity_and_the_options_masks_the_secret() {
+        let identity = Identity::ServicePrincipal {
+            client_id: "app-id".into(),
+            secret: Secret::new("sp-secret-value"),
+        };
+        let options = GenerateOptions {
+            dns_prefix: Some("studio".into()),
+            identity: identity.clone(),
+            ..Default::default()
+        };
+        for value in [&identity as &dyn fmt::Debug, &options] {
+            let leaks = studio_azure_auth::redact::debug_leaks(value, &["sp-secret-value"]);
+            assert!(leaks.is_empty(), "{leaks:?}");
+        }
+        assert_eq!(
+            format!("{identity:?}"),
+            r#"ServicePrincipal { client_id: "app-id", secret: *** }"#
+        );
+        assert!(format!("{options:?}").contains(r#"dns_prefix: Some("studio")"#));
+        assert_eq!(format!("{:?}", Identity::Auto), "Auto");
+        assert_eq!(
+            format!("{:?}", Identity::ManagedIdentity),
+            "ManagedIdentity"
+        );
     }
 }

@@ -31,6 +31,7 @@ use std::fmt;
 
 use azure_core::credentials::Secret;
 use serde_json::{Map, Value, json};
+use studio_azure_auth::redact::Redacted;
 
 /// The Microsoft.ContainerService API version of the managed cluster resource.
 pub const MANAGED_CLUSTERS_API_VERSION: &str = "2026-08-01";
@@ -43,8 +44,8 @@ pub const TEMPLATE_SCHEMA: &str =
 pub const PARAMETERS_SCHEMA: &str =
     "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#";
 
-/// How the cluster authenticates to Azure.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// How the cluster authenticates to Azure. `Debug` shows the secret as `***`.
+#[derive(Clone, Default, PartialEq)]
 pub enum ClusterIdentity {
     /// A system-assigned managed identity.
     #[default]
@@ -56,6 +57,19 @@ pub enum ClusterIdentity {
         /// The client secret.
         secret: Secret,
     },
+}
+
+impl fmt::Debug for ClusterIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ManagedIdentity => f.write_str("ManagedIdentity"),
+            Self::ServicePrincipal { client_id, .. } => f
+                .debug_struct("ServicePrincipal")
+                .field("client_id", client_id)
+                .field("secret", &Redacted)
+                .finish(),
+        }
+    }
 }
 
 /// A node pool's mode.
@@ -170,13 +184,24 @@ impl fmt::Debug for ClusterSpec {
             .field("name", &self.name)
             .field("dns_prefix", &self.dns_prefix)
             .field("location", &self.location)
+            .field("kubernetes_version", &self.kubernetes_version)
+            .field("admin_username", &self.admin_username)
+            .field("ssh_public_key", &self.ssh_public_key)
             .field("identity", &self.identity)
             .field("pools", &self.pools)
-            .finish_non_exhaustive()
+            .field("network", &self.network)
+            .field("enable_rbac", &self.enable_rbac)
+            .field("tags", &self.tags)
+            .field(
+                "windows",
+                &self.windows.as_ref().map(|(user, _)| (user, Redacted)),
+            )
+            .finish()
     }
 }
 
-/// `azuredeploy.json` and `azuredeploy.parameters.json`.
+/// `azuredeploy.json` and `azuredeploy.parameters.json`. `Debug` shows the parameters (they
+/// hold the secrets) as `***`.
 #[derive(Clone)]
 pub struct Rendered {
     /// The ARM template.
@@ -189,7 +214,7 @@ impl fmt::Debug for Rendered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Rendered")
             .field("template", &self.template)
-            .field("parameters", &"<redacted>")
+            .field("parameters", &Redacted)
             .finish()
     }
 }
@@ -507,7 +532,8 @@ mod tests {
             r.parameters["parameters"]["servicePrincipalClientSecret"]["value"],
             "s3cr3t-value"
         );
-        assert!(!format!("{r:?}").contains("s3cr3t-value"));
+        let leaks = studio_azure_auth::redact::debug_leaks(&r, &["s3cr3t-value"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
         // Every parameter the template uses is declared, and every value has a declaration.
         for name in r.parameters["parameters"].as_object().unwrap().keys() {
             assert!(r.template["parameters"].get(name).is_some(), "{name}");
@@ -545,6 +571,30 @@ mod tests {
         assert_eq!(
             doc["spec"]["template"]["spec"]["tolerations"][1]["key"],
             "sku"
+        );
+    }
+
+    #[test]
+    fn debug_of_the_spec_masks_the_secret_and_the_windows_password() {
+        let spec = ClusterSpec {
+            windows: Some(("winadmin".into(), Secret::new("win-pass-value"))),
+            ..spec()
+        };
+        let secrets = ["s3cr3t-value", "win-pass-value"];
+        for value in [&spec as &dyn fmt::Debug, &spec.identity] {
+            let leaks = studio_azure_auth::redact::debug_leaks(value, &secrets);
+            assert!(leaks.is_empty(), "{leaks:?}");
+        }
+        let shown = format!("{spec:?}");
+        assert!(
+            shown.contains(r#"identity: ServicePrincipal { client_id: "app", secret: *** }"#)
+                && shown.contains(r#"windows: Some(("winadmin", ***))"#)
+                && shown.contains(r#"admin_username: "azureuser""#),
+            "{shown}"
+        );
+        assert_eq!(
+            format!("{:?}", ClusterIdentity::ManagedIdentity),
+            "ManagedIdentity"
         );
     }
 }

@@ -19,6 +19,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::ObjectMeta;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use studio_azure_auth::redact::Redacted;
 
 /// The user name ACR uses for a refresh (identity) token.
 pub const ACR_REFRESH_TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
@@ -48,8 +49,9 @@ impl fmt::Debug for PullSecret {
             .field("name", &self.name)
             .field("server", &self.server)
             .field("username", &self.username)
-            .field("password", &"***")
-            .finish_non_exhaustive()
+            .field("password", &Redacted)
+            .field("email", &self.email)
+            .finish()
     }
 }
 
@@ -148,5 +150,24 @@ mod tests {
                 .contains(r#""password":"p","email":"a@b","auth""#)
         );
         assert!(!format!("{s:?}").contains("\"p\""));
+    }
+
+    #[test]
+    fn debug_masks_the_password_and_keeps_the_rest() {
+        let s = PullSecret::new(
+            "studioml-go-docker-key",
+            "studioml.azurecr.io",
+            "studioml",
+            "admin-password-value".to_owned().into(),
+        );
+        let leaks = studio_azure_auth::redact::debug_leaks(&s, &["admin-password-value"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        assert_eq!(
+            format!("{s:?}"),
+            r#"PullSecret { name: "studioml-go-docker-key", server: "studioml.azurecr.io", username: "studioml", password: ***, email: None }"#
+        );
+        let t = PullSecret::acr_refresh_token("k", "a.azurecr.io", "refresh-token-value".into());
+        let leaks = studio_azure_auth::redact::debug_leaks(&t, &["refresh-token-value"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
     }
 }

@@ -1,9 +1,12 @@
 //! `az acr import`: a server-side copy of an image from another registry into this one.
 
+use std::fmt;
+
 use azure_core::credentials::Secret;
 use azure_core::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use studio_azure_auth::redact::Redacted;
 
 use super::models::ImportMode;
 use super::registries::Registries;
@@ -68,14 +71,23 @@ pub struct ImportSource {
     pub extra: Map<String, Value>,
 }
 
-/// Credentials for the source registry of an import. `Debug` does not show the password.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Credentials for the source registry of an import. `Debug` shows the password as `***`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportSourceCredentials {
     /// The user name, if the registry wants one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// The password or token.
     pub password: Secret,
+}
+
+impl fmt::Debug for ImportSourceCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportSourceCredentials")
+            .field("username", &self.username)
+            .field("password", &Redacted)
+            .finish()
+    }
 }
 
 impl ImportImageParameters {
@@ -198,6 +210,13 @@ mod tests {
         let import: ImportImageParameters = serde_json::from_value(body.clone()).unwrap();
         assert_eq!(import.mode, Some(ImportMode::Force));
         assert_eq!(serde_json::to_value(&import).unwrap(), body);
-        assert!(!format!("{import:?}").contains("hunter2"));
+        let leaks = studio_azure_auth::redact::debug_leaks(&import, &["hunter2-token"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        let shown = format!("{import:?}");
+        assert!(
+            shown.contains(r#"credentials: Some(ImportSourceCredentials { username: Some("u"), password: *** })"#)
+                && shown.contains("library/hello-world"),
+            "{shown}"
+        );
     }
 }

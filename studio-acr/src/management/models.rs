@@ -13,6 +13,7 @@ use std::fmt;
 use azure_core::credentials::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use studio_azure_auth::redact::Redacted;
 
 /// Reads `null` as the type's default (ARM sends `"tags": null`, `"status": null`, …).
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -427,7 +428,7 @@ impl fmt::Debug for RegistryPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegistryPassword")
             .field("name", &self.name.as_str())
-            .field("value", &"***")
+            .field("value", &Redacted)
             .finish()
     }
 }
@@ -595,6 +596,14 @@ mod tests {
             assert!(!shown.contains("s3cr3t"), "{shown}");
             assert!(shown.contains("password2"), "{shown}");
         }
+        let leaks =
+            studio_azure_auth::redact::debug_leaks(&credentials, &["s3cr3t-one", "s3cr3t-two"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        assert!(
+            format!("{credentials:?}")
+                .contains(r#"RegistryPassword { name: "password", value: *** }"#),
+            "{credentials:?}"
+        );
         assert_eq!(
             credentials
                 .password(&PasswordName::Password2)

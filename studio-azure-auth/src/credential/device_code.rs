@@ -59,6 +59,7 @@ use crate::oauth::{
     self, AZURE_CLI_CLIENT_ID, AccountClaims, DEFAULT_TENANT, DEVICE_CODE_GRANT,
     DeviceAuthorization, Endpoints, EntraError, PollSchedule, Reply, TokenResponse,
 };
+use crate::redact::Redacted;
 use crate::transport::{TransportOptions, http_client};
 
 /// Receives the instruction for the person (the user code and where to enter it).
@@ -161,12 +162,21 @@ impl fmt::Debug for DeviceCodeOptions {
 }
 
 /// A completed sign-in.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SignIn {
     /// Who signed in.
     pub account: Account,
     /// The access token for the scopes asked for.
     pub token: AccessToken,
+}
+
+impl fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignIn")
+            .field("account", &self.account)
+            .field("token", &Redacted::access_token(&self.token))
+            .finish()
+    }
 }
 
 /// Signs a person in with a device code, then serves tokens silently from the login.
@@ -445,6 +455,32 @@ mod tests {
             "To sign in, use a web browser to open the page https://127.0.0.1:1/device and enter the code BCDF-GHJK to authenticate."
         );
         assert!(!format!("{p:?}").contains("DC-SECRET"));
+    }
+
+    #[test]
+    fn debug_of_a_sign_in_masks_the_token_and_keeps_who_and_when() {
+        let sign_in = SignIn {
+            account: Account {
+                authority: "https://login.microsoftonline.com/".into(),
+                tenant: "organizations".into(),
+                client_id: "04b07795-8ddb-461a-bbee-02f9e1bf7b46".into(),
+                home_account_id: "oid.tid".into(),
+                username: "ada@contoso.com".into(),
+                home_tenant_id: None,
+            },
+            token: AccessToken::new(
+                "eyJ-sign-in-access-token",
+                azure_core::time::OffsetDateTime::UNIX_EPOCH,
+            ),
+        };
+        let leaks = crate::redact::debug_leaks(&sign_in, &["eyJ-sign-in-access-token"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        let shown = format!("{sign_in:?}");
+        assert!(
+            shown.contains("ada@contoso.com")
+                && shown.contains("token: AccessToken { token: ***, expires_on: 1970"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ use super::service_principal::{
 };
 use crate::Error;
 use crate::cloud::Cloud;
+use crate::redact::Redacted;
 use crate::store::ConfigDir;
 use crate::transport::TransportOptions;
 
@@ -59,7 +60,7 @@ pub enum SavedSecret {
 impl fmt::Debug for SavedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ClientSecret(_) => f.write_str("ClientSecret(***)"),
+            Self::ClientSecret(_) => f.debug_tuple("ClientSecret").field(&Redacted).finish(),
             Self::CertificateFile(path) => f.debug_tuple("CertificateFile").field(path).finish(),
         }
     }
@@ -201,7 +202,12 @@ mod tests {
             "client",
             SavedSecret::ClientSecret(Secret::new("hunter2-secret")),
         );
-        assert!(!format!("{login:?}").contains("hunter2"));
+        let leaks = crate::redact::debug_leaks(&login, &["hunter2-secret"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        assert!(
+            format!("{login:?}").contains(r#"client_id: "client", secret: ClientSecret(***)"#),
+            "{login:?}"
+        );
         login.save(&dir).unwrap();
         let path = dir.file(SERVICE_PRINCIPAL_FILE);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;

@@ -58,6 +58,7 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::cloud::Cloud;
+use crate::redact::Redacted;
 use crate::transport::{self, TransportOptions};
 
 /// How long a client assertion is valid (Entra ID accepts up to ten minutes).
@@ -158,7 +159,7 @@ impl fmt::Debug for ClientSecretCredential {
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
             .field("authority_host", &self.authority_host.as_str())
-            .field("secret", &"[redacted]")
+            .field("secret", &Redacted)
             .finish()
     }
 }
@@ -398,7 +399,7 @@ impl fmt::Debug for ClientCertificate {
             .field("origin", &self.origin)
             .field("algorithm", &self.algorithm())
             .field("thumbprint_sha256", &self.thumbprint_sha256)
-            .field("private_key", &"[redacted]")
+            .field("private_key", &Redacted)
             .finish()
     }
 }
@@ -1179,10 +1180,14 @@ mod tests {
             ClientCertificate::from_pem(g.cert_pem.as_bytes(), g.key_pem.as_bytes()).unwrap();
         let debug = format!("{cert:?}");
         assert!(debug.contains(cert.thumbprint_sha256()), "{debug}");
-        assert!(debug.contains("[redacted]"), "{debug}");
-        for line in g.key_pem.lines().filter(|l| !l.starts_with("-----")) {
-            assert!(!debug.contains(line), "{debug}");
-        }
+        assert!(debug.contains("private_key: ***"), "{debug}");
+        let key_lines: Vec<&str> = g
+            .key_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let leaks = crate::redact::debug_leaks(&cert, &key_lines);
+        assert!(leaks.is_empty(), "{leaks:?}");
     }
 
     fn http_error(status: u16, body: &str) -> azure_core::Error {
@@ -1288,9 +1293,11 @@ mod tests {
         let ok = ClientSecretCredential::new(&cloud, "t", "c", secret(), &transport).unwrap();
         let debug = format!("{ok:?}");
         assert!(
-            !debug.contains("s3cr3t-value") && debug.contains("[redacted]"),
+            debug.contains(r#"tenant_id: "t", client_id: "c""#) && debug.contains("secret: ***"),
             "{debug}"
         );
+        let leaks = crate::redact::debug_leaks(&ok, &["s3cr3t-value"]);
+        assert!(leaks.is_empty(), "{leaks:?}");
     }
 
     #[test]
