@@ -13,25 +13,24 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 use azure_core::http::Method;
 use serde_json::{Value, json};
 use studio_azure_auth::Error;
 use studio_azure_auth::arm::{ArmClient, ArmClientOptions, PollOptions, PollProgress};
 use studio_azure_auth::cache::TokenCache;
-use studio_azure_auth::cloud::Cloud;
-use studio_azure_auth::credential::{DeviceCodeCredential, DeviceCodeOptions, DeviceCodePrompt};
+use studio_azure_auth::credential::{DeviceCodeCredential, DeviceCodeOptions};
 use studio_azure_auth::graph::{CreateForRbac, create_for_rbac};
 use studio_azure_auth::rbac::AssignmentRetry;
 use studio_tests::arm_fake::{ARM_SCOPE, ArmFake, DeploymentScript, example, fast_options};
 use studio_tests::arm_faults::{
     Schedule, THROTTLING_MESSAGE, inject, internal_server_error, principal_not_found, throttled,
 };
-use studio_tests::entra::{SHORT_DEVICE_CODE_CLIENT_ID, SHORT_DEVICE_CODE_TTL_SECS};
+use studio_tests::browser::{prompt_channel, sign_in_approved};
+use studio_tests::entra::{SHORT_DEVICE_CODE_CLIENT_ID, SHORT_DEVICE_CODE_TTL_SECS, cloud_at};
 use studio_tests::https::HttpsMock;
 use studio_tests::tcp_faults::TcpFaultProxy;
 use studio_tests::{LogsOnFailure, rig, shared};
-use tokio::sync::mpsc;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -606,25 +605,6 @@ async fn graph_replication_that_never_ends_is_a_typed_error_with_arms_message() 
 
 // ------------------------------------------------------------------ device login
 
-fn cloud_at(authority: &url::Url) -> Cloud {
-    let mut cloud = Cloud::azure_public();
-    cloud.authority_host = authority.clone();
-    cloud
-}
-
-fn prompts() -> (
-    studio_azure_auth::credential::device_code::PromptCallback,
-    mpsc::UnboundedReceiver<DeviceCodePrompt>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (
-        Arc::new(move |p: &DeviceCodePrompt| {
-            tx.send(p.clone()).ok();
-        }),
-        rx,
-    )
-}
-
 /// `uri` pointed at the stand-in itself (the browser does not go through the proxy).
 fn direct(uri: &str, proxy: &TcpFaultProxy, authority: &url::Url) -> String {
     let authority = authority.as_str().trim_end_matches('/');
@@ -640,7 +620,7 @@ async fn device_login_survives_the_network_dropping_during_polling() -> Result<(
     let entra = shared::entra().await?;
     let browser = shared::browser().await?;
     let proxy = Arc::new(TcpFaultProxy::in_front_of(&entra.authority_host).await?);
-    let (prompt, mut rx) = prompts();
+    let (prompt, mut rx) = prompt_channel();
     let credential = DeviceCodeCredential::new(DeviceCodeOptions {
         cloud: cloud_at(&proxy.url_for(&entra.authority_host)?),
         transport: rig().transport_options(),
@@ -649,46 +629,34 @@ async fn device_login_survives_the_network_dropping_during_polling() -> Result<(
         poll_interval_override: Some(Duration::from_millis(200)),
         ..Default::default()
     })?;
-    let cancel = credential.cancellation_token();
     let authority = entra.authority_host.clone();
     let network = proxy.clone();
-    let person = tokio::spawn(async move {
-        let result = async {
-            let prompt = rx.recv().await.context("no prompt")?;
-            // The network drops while the credential polls: 3 polls are reset.
-            network.go_down();
-            network.wait_for_resets(3).await;
-            // Meanwhile the person approves in the browser (which has its own network).
-            let client = browser.session().await?;
-            let trace = studio_tests::browser::approve_device_login(
-                &client,
+    let person = async move {
+        let prompt = rx.recv().await.context("no prompt")?;
+        // The network drops while the credential polls: 3 polls are reset.
+        network.go_down();
+        network.wait_for_resets(3).await;
+        // Meanwhile the person approves in the browser (which has its own network).
+        browser
+            .approve(
                 &direct(&prompt.verification_uri, &network, &authority),
                 &prompt.user_code,
                 USER,
             )
-            .await;
-            client.close().await.ok();
-            ensure!(trace?.pages.len() >= 4, "too few pages");
-            // Two more polls fail after the approval, then the network comes back.
-            let after = network.resets();
-            network.wait_for_resets(after + 2).await;
-            network.come_up();
-            anyhow::Ok(())
-        }
-        .await;
-        if result.is_err() {
-            cancel.cancel();
-        }
-        result
-    });
-    let signed_in = credential.sign_in(&[ARM]).await;
-    if signed_in.is_err() {
-        // The person may be waiting for polls that will never come.
-        person.abort();
-    }
-    let person = person.await;
-    let signed_in = signed_in.context("the sign-in did not survive the outage")?;
-    person??;
+            .await?;
+        // Two more polls fail after the approval, then the network comes back.
+        let after = network.resets();
+        network.wait_for_resets(after + 2).await;
+        network.come_up();
+        anyhow::Ok(())
+    };
+    let (signed_in, ()) = sign_in_approved(
+        credential.cancellation_token(),
+        person,
+        credential.sign_in(&[ARM]),
+    )
+    .await
+    .context("the sign-in did not survive the outage")?;
     assert_eq!(signed_in.account.username, USER);
     assert!(
         proxy.resets() >= 5,
@@ -718,7 +686,7 @@ async fn device_login_with_the_network_down_until_the_code_expires_is_a_typed_ne
     let _logs = LogsOnFailure::new();
     let entra = shared::entra().await?;
     let proxy = Arc::new(TcpFaultProxy::in_front_of(&entra.authority_host).await?);
-    let (prompt, mut rx) = prompts();
+    let (prompt, mut rx) = prompt_channel();
     let credential = DeviceCodeCredential::new(DeviceCodeOptions {
         cloud: cloud_at(&proxy.url_for(&entra.authority_host)?),
         client_id: SHORT_DEVICE_CODE_CLIENT_ID.into(),
@@ -759,7 +727,7 @@ const _: () = assert!(SHORT_DEVICE_CODE_TTL_SECS < 3);
 async fn device_login_whose_code_expires_is_entras_expired_token_error() -> Result<()> {
     let _logs = LogsOnFailure::new();
     let entra = shared::entra().await?;
-    let (prompt, mut rx) = prompts();
+    let (prompt, mut rx) = prompt_channel();
     // Nobody signs in. The stand-in's device codes for this client live 2 s; polls every
     // 1.5 s: the second poll (at 3 s) is past the code's life, so the stand-in itself says so.
     let credential = DeviceCodeCredential::new(DeviceCodeOptions {
