@@ -69,6 +69,37 @@ fn deployment_request() -> Result<Value> {
         .context("the example's body parameter")
 }
 
+/// An ARM fake holding the resource group [`GROUP`].
+async fn fake_with_group() -> Result<ArmFake> {
+    let fake = ArmFake::start().await?;
+    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    Ok(fake)
+}
+
+/// Starts the published deployment request as deployment `name` and waits for it with
+/// `options`: ARM's outcome, inside the test's own errors.
+async fn deploy(
+    arm: &ArmClient,
+    name: &str,
+    options: &PollOptions,
+) -> Result<std::result::Result<Value, Error>> {
+    let body = deployment_request()?;
+    Ok(arm
+        .run(
+            Method::Put,
+            &deployment_path(name),
+            "2025-04-01",
+            Some(&body),
+            options,
+        )
+        .await)
+}
+
+/// What a recording callback has seen so far.
+fn recorded(seen: &Mutex<Vec<String>>) -> Vec<String> {
+    seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 fn recording_progress() -> (PollOptions, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();
@@ -89,8 +120,7 @@ fn recording_progress() -> (PollOptions, Arc<Mutex<Vec<String>>>) {
 #[tokio::test]
 async fn arm_a_429_storm_with_retry_after_ends_in_the_resource() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     // Six throttled answers in a row, each saying "Retry-After: 1" (the retry policy waits at
     // least that long; a_429_with_retry_after_2_waits_at_least_2_seconds measures it).
     let storm = inject(
@@ -121,8 +151,7 @@ async fn arm_a_429_storm_with_retry_after_ends_in_the_resource() -> Result<()> {
 async fn arm_a_429_storm_that_outlasts_the_retry_budget_is_a_typed_error_with_arms_message()
 -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     let storm = inject(
         &fake.mock,
         "GET",
@@ -164,8 +193,7 @@ async fn arm_a_429_storm_that_outlasts_the_retry_budget_is_a_typed_error_with_ar
 #[tokio::test]
 async fn arm_429s_while_starting_a_deployment_end_in_a_succeeded_deployment() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     fake.state().script = DeploymentScript::Succeed { polls: 2 };
     // The PUT is throttled 3 times, then every other poll once.
     let put_storm = inject(
@@ -186,23 +214,11 @@ async fn arm_429s_while_starting_a_deployment_end_in_a_succeeded_deployment() ->
     .await;
     let arm = client(&fake, fast_options()).await?;
     let (options, statuses) = recording_progress();
-    let body = deployment_request()?;
-    let done = arm
-        .run(
-            Method::Put,
-            &deployment_path("throttled"),
-            "2025-04-01",
-            Some(&body),
-            &options,
-        )
-        .await?;
+    let done = deploy(&arm, "throttled", &options).await??;
     assert_eq!(done["properties"]["provisioningState"], "Succeeded");
     assert_eq!(put_storm.injected(), 3);
     assert_eq!(poll_storm.injected(), 3);
-    assert_eq!(
-        *statuses.lock().unwrap_or_else(|e| e.into_inner()),
-        ["Running", "Running", "Succeeded"]
-    );
+    assert_eq!(recorded(&statuses), ["Running", "Running", "Succeeded"]);
     // The fake created the deployment once, whatever the retries.
     assert_eq!(fake.state().deployments.len(), 1);
     Ok(())
@@ -213,8 +229,7 @@ async fn arm_429s_while_starting_a_deployment_end_in_a_succeeded_deployment() ->
 #[tokio::test]
 async fn arm_500s_while_polling_a_long_running_operation_end_in_success() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     fake.state().script = DeploymentScript::Succeed { polls: 3 };
     // Bursts of 500s between the polls that reach the fake: 8 faults in all.
     let errors = inject(
@@ -227,20 +242,11 @@ async fn arm_500s_while_polling_a_long_running_operation_end_in_success() -> Res
     .await;
     let arm = client(&fake, fast_options()).await?;
     let (options, statuses) = recording_progress();
-    let body = deployment_request()?;
-    let done = arm
-        .run(
-            Method::Put,
-            &deployment_path("polled"),
-            "2025-04-01",
-            Some(&body),
-            &options,
-        )
-        .await?;
+    let done = deploy(&arm, "polled", &options).await??;
     assert_eq!(errors.injected(), 8);
     // Three polls answered Running, the fourth Succeeded: each reached the fake once.
     assert_eq!(
-        *statuses.lock().unwrap_or_else(|e| e.into_inner()),
+        recorded(&statuses),
         ["Running", "Running", "Running", "Succeeded"]
     );
     assert_eq!(fake.state().deployments["polled"].polls, 4);
@@ -255,8 +261,7 @@ async fn arm_500s_while_polling_a_long_running_operation_end_in_success() -> Res
 async fn arm_connection_resets_while_polling_a_long_running_operation_end_in_success() -> Result<()>
 {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     fake.state().script = DeploymentScript::Succeed { polls: 3 };
     // The client reaches the fake through a TCP proxy that drops the network after the first
     // poll: open connections are reset, new ones too, until 3 resets have happened.
@@ -289,21 +294,12 @@ async fn arm_connection_resets_while_polling_a_long_running_operation_end_in_suc
         network.wait_for_resets(3).await;
         network.come_up();
     });
-    let body = deployment_request()?;
-    let done = arm
-        .run(
-            Method::Put,
-            &deployment_path("reset"),
-            "2025-04-01",
-            Some(&body),
-            &options,
-        )
-        .await;
+    let done = deploy(&arm, "reset", &options).await?;
     restore.abort();
     let done = done?;
     assert!(proxy.resets() >= 3, "only {} resets", proxy.resets());
     assert_eq!(
-        *statuses.lock().unwrap_or_else(|e| e.into_inner()),
+        recorded(&statuses),
         ["Running", "Running", "Running", "Succeeded"]
     );
     assert_eq!(fake.state().deployments["reset"].polls, 4);
@@ -314,8 +310,7 @@ async fn arm_connection_resets_while_polling_a_long_running_operation_end_in_suc
 #[tokio::test]
 async fn arm_500s_that_outlast_the_retry_budget_while_polling_are_a_typed_error() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     fake.state().script = DeploymentScript::Succeed { polls: 3 };
     // The deployment starts, then every poll fails.
     let errors = inject(
@@ -334,16 +329,8 @@ async fn arm_500s_that_outlast_the_retry_budget_while_polling_are_a_typed_error(
         },
     )
     .await?;
-    let body = deployment_request()?;
-    let err = arm
-        .run(
-            Method::Put,
-            &deployment_path("broken"),
-            "2025-04-01",
-            Some(&body),
-            &PollOptions::default(),
-        )
-        .await
+    let err = deploy(&arm, "broken", &PollOptions::default())
+        .await?
         .expect_err("ARM never answers the poll");
     match &err {
         Error::Arm {
@@ -371,8 +358,7 @@ async fn arm_500s_that_outlast_the_retry_budget_while_polling_are_a_typed_error(
 #[tokio::test]
 async fn arm_a_failed_operation_is_a_typed_error_with_arms_code_and_message() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     // ARM's DeploymentFailed error as deployments report it (no failed-deployment example is
     // shared), in the example body's properties.error.
     fake.state().script = DeploymentScript::Fail {
@@ -394,16 +380,8 @@ async fn arm_a_failed_operation_is_a_typed_error_with_arms_code_and_message() ->
     )
     .await;
     let arm = client(&fake, fast_options()).await?;
-    let body = deployment_request()?;
-    let err = arm
-        .run(
-            Method::Put,
-            &deployment_path("failing"),
-            "2025-04-01",
-            Some(&body),
-            &PollOptions::default(),
-        )
-        .await
+    let err = deploy(&arm, "failing", &PollOptions::default())
+        .await?
         .expect_err("the deployment fails");
     match &err {
         Error::OperationFailed {
@@ -504,8 +482,7 @@ fn rbac_request(retries: u32, told: Arc<Mutex<Vec<String>>>) -> CreateForRbac {
 #[tokio::test]
 async fn graph_replication_delay_on_a_fresh_service_principal_is_waited_out() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     let graph = graph_fake().await?;
     // Graph has not replicated the application for two attempts; ARM does not know the new
     // principal for three role-assignment attempts.
@@ -536,10 +513,7 @@ async fn graph_replication_delay_on_a_fresh_service_principal_is_waited_out() ->
     assert_eq!(sp.object_id, SP_OBJECT_ID);
     assert_eq!(sp_delay.injected(), 2);
     assert_eq!(arm_delay.injected(), 3);
-    assert_eq!(
-        *told.lock().unwrap_or_else(|e| e.into_inner()),
-        ["1/36", "2/36", "3/36"]
-    );
+    assert_eq!(recorded(&told), ["1/36", "2/36", "3/36"]);
     // Exactly one assignment reached the fake, for the new principal, with the role the fake
     // found by name (the GetRoleDefinitionByName example), and every attempt used one name.
     let assignments = fake.state().assignments.clone();
@@ -562,8 +536,7 @@ async fn graph_replication_delay_on_a_fresh_service_principal_is_waited_out() ->
 #[tokio::test]
 async fn graph_replication_that_never_ends_is_a_typed_error_with_arms_message() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     let graph = graph_fake().await?;
     let arm_delay = inject(
         &fake.mock,
@@ -598,7 +571,7 @@ async fn graph_replication_that_never_ends_is_a_typed_error_with_arms_message() 
         other => bail!("expected PrincipalNotFound, got {other:?}"),
     }
     assert_eq!(arm_delay.injected(), 4, "the first attempt and 3 retries");
-    assert_eq!(told.lock().unwrap_or_else(|e| e.into_inner()).len(), 3);
+    assert_eq!(recorded(&told).len(), 3);
     assert!(fake.state().assignments.is_empty());
     Ok(())
 }
