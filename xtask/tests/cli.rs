@@ -65,15 +65,24 @@ impl Cli {
         self
     }
 
-    /// The endpoints and the environment credential of the Entra stand-in's secret client.
-    async fn azure(&mut self, arm: &HttpsMock) -> Result<&mut Self> {
+    /// The Entra stand-in as the authority and `arm` as ARM, with no credential in the
+    /// environment (commands sign in from the token cache or the saved login).
+    async fn endpoints(&mut self, arm: String) -> Result<&mut Self> {
         let entra = shared::entra().await?;
-        self.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
-            .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
+        Ok(self
+            .var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
+            .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm)
             .var(
                 "AZURE_RESOURCE_MANAGER_AUDIENCE",
                 "https://management.azure.com",
-            )
+            ))
+    }
+
+    /// The endpoints and the environment credential of the Entra stand-in's secret client.
+    async fn azure(&mut self, arm: &HttpsMock) -> Result<&mut Self> {
+        let entra = shared::entra().await?;
+        self.endpoints(arm.uri())
+            .await?
             .var("MICROSOFT_GRAPH_ENDPOINT", arm.uri())
             .var("AZURE_TENANT_ID", entra.tenant.as_str())
             .var("AZURE_CLIENT_ID", entra.secret_client.0.as_str())
@@ -968,14 +977,8 @@ async fn release_deploy_rolls_the_new_image_out() -> Result<()> {
 async fn device_login_in_chromium_then_account_list_from_the_cache() -> Result<()> {
     let _logs = LogsOnFailure::new();
     let arm = arm_with_subscriptions().await?;
-    let entra = shared::entra().await?;
     let mut cli = Cli::new()?;
-    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
-        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
-        .var(
-            "AZURE_RESOURCE_MANAGER_AUDIENCE",
-            "https://management.azure.com",
-        );
+    cli.endpoints(arm.uri()).await?;
     let (table, rest) = device_login(&cli, &workspace(), &["-o", "table"]).await?;
     assert!(rest.contains("signed in as ada@contoso.example"), "{rest}");
     assert!(table.contains("Sentient AI Evaluation"), "{table}");
@@ -1329,12 +1332,8 @@ async fn seed_walk_from_device_login_to_a_ready_runner_pod() -> Result<()> {
     let work = tempfile::tempdir()?;
     let dir = work.path();
     let mut cli = Cli::new()?;
-    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
-        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", fake.mock.uri())
-        .var(
-            "AZURE_RESOURCE_MANAGER_AUDIENCE",
-            "https://management.azure.com",
-        )
+    cli.endpoints(fake.mock.uri())
+        .await?
         .var("MICROSOFT_GRAPH_ENDPOINT", fake.mock.uri())
         .var("MICROSOFT_GRAPH_AUDIENCE", "https://graph.microsoft.com")
         // The rig answers at once: poll and retry in milliseconds, not az's 5 s.
@@ -1766,12 +1765,7 @@ async fn service_principal_login_is_kept_for_later_commands() -> Result<()> {
     let arm = arm_with_subscriptions().await?;
     let entra = shared::entra().await?;
     let mut cli = Cli::new()?;
-    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
-        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
-        .var(
-            "AZURE_RESOURCE_MANAGER_AUDIENCE",
-            "https://management.azure.com",
-        );
+    cli.endpoints(arm.uri()).await?;
     let dir = workspace();
     let saved = cli._home.path().join("studio/service_principal.json");
     let (client, secret) = &entra.secret_client;
@@ -2259,17 +2253,12 @@ async fn image_copy_between_registries_keeps_the_digest() -> Result<()> {
     let dir = workspace();
     cli.ok(&dir, &["acr", "login", "--name", &target.host])
         .await?;
-    let copied = json_of(
-        &cli,
-        &dir,
-        &[
-            "image",
-            "copy",
-            &format!("{}/{repo}:1.0", source.host),
-            &format!("{}/{repo}:1.0", target.host),
-        ],
-    )
-    .await?;
+    let (from, to) = (
+        format!("{}/{repo}:1.0", source.host),
+        format!("{}/{repo}:1.0", target.host),
+    );
+    let copy = ["image", "copy", from.as_str(), to.as_str()];
+    let copied = json_of(&cli, &dir, &copy).await?;
     assert_eq!(copied["digest"], digest.as_str());
     assert!(
         copied["blobsUploaded"].as_u64().unwrap_or(0) >= 1,
@@ -2283,17 +2272,7 @@ async fn image_copy_between_registries_keeps_the_digest() -> Result<()> {
     .await?;
     assert_eq!(tags, json!(["1.0"]));
     // A second copy finds everything there.
-    let again = json_of(
-        &cli,
-        &dir,
-        &[
-            "image",
-            "copy",
-            &format!("{}/{repo}:1.0", source.host),
-            &format!("{}/{repo}:1.0", target.host),
-        ],
-    )
-    .await?;
+    let again = json_of(&cli, &dir, &copy).await?;
     assert_eq!(again["digest"], digest.as_str());
     assert_eq!(again["blobsUploaded"], 0, "{again}");
     Ok(())
