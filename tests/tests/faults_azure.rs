@@ -24,7 +24,8 @@ use studio_azure_auth::graph::{CreateForRbac, create_for_rbac};
 use studio_azure_auth::rbac::AssignmentRetry;
 use studio_tests::arm_fake::{ARM_SCOPE, ArmFake, DeploymentScript, example, fast_options};
 use studio_tests::arm_faults::{
-    Schedule, THROTTLING_MESSAGE, inject, internal_server_error, principal_not_found, throttled,
+    Schedule, THROTTLING_MESSAGE, arm_failure, inject, internal_server_error, operation_failure,
+    principal_not_found, throttled,
 };
 use studio_tests::browser::{prompt_channel, sign_in_approved};
 use studio_tests::entra::{SHORT_DEVICE_CODE_CLIENT_ID, SHORT_DEVICE_CODE_TTL_SECS, cloud_at};
@@ -172,18 +173,10 @@ async fn arm_a_429_storm_that_outlasts_the_retry_budget_is_a_typed_error_with_ar
         .get::<Value>(&group_path(), "2025-04-01")
         .await
         .expect_err("throttled throughout");
-    match &err {
-        Error::Arm {
-            status: 429,
-            code,
-            message,
-            ..
-        } => {
-            assert_eq!(code, "SubscriptionRequestsThrottled");
-            assert_eq!(message, THROTTLING_MESSAGE);
-        }
-        other => bail!("expected the throttling error, got {other:?}"),
-    }
+    let (status, code, message) = arm_failure(&err)?;
+    assert_eq!(status, 429);
+    assert_eq!(code, "SubscriptionRequestsThrottled");
+    assert_eq!(message, THROTTLING_MESSAGE);
     assert!(err.to_string().contains("Please try again after"), "{err}");
     assert_eq!(storm.seen(), 4, "the first attempt and 3 retries");
     assert_eq!(storm.injected(), 4);
@@ -332,18 +325,10 @@ async fn arm_500s_that_outlast_the_retry_budget_while_polling_are_a_typed_error(
     let err = deploy(&arm, "broken", &PollOptions::default())
         .await?
         .expect_err("ARM never answers the poll");
-    match &err {
-        Error::Arm {
-            status: 500,
-            code,
-            message,
-            ..
-        } => {
-            assert_eq!(code, "InternalServerError");
-            assert!(message.contains("tracking id"), "{message}");
-        }
-        other => bail!("expected ARM's 500, got {other:?}"),
-    }
+    let (status, code, message) = arm_failure(&err)?;
+    assert_eq!(status, 500);
+    assert_eq!(code, "InternalServerError");
+    assert!(message.contains("tracking id"), "{message}");
     assert_eq!(
         errors.injected(),
         3,
@@ -383,21 +368,13 @@ async fn arm_a_failed_operation_is_a_typed_error_with_arms_code_and_message() ->
     let err = deploy(&arm, "failing", &PollOptions::default())
         .await?
         .expect_err("the deployment fails");
-    match &err {
-        Error::OperationFailed {
-            status,
-            code,
-            message,
-        } => {
-            assert_eq!(status, "Failed");
-            assert_eq!(code, "DeploymentFailed");
-            assert!(
-                message.starts_with("At least one resource deployment operation failed"),
-                "{message}"
-            );
-        }
-        other => bail!("expected OperationFailed, got {other:?}"),
-    }
+    let (status, code, message) = operation_failure(&err)?;
+    assert_eq!(status, "Failed");
+    assert_eq!(code, "DeploymentFailed");
+    assert!(
+        message.starts_with("At least one resource deployment operation failed"),
+        "{message}"
+    );
     assert!(err.to_string().contains("DeploymentFailed"), "{err}");
     assert_eq!(errors.injected(), 1);
     Ok(())
@@ -554,22 +531,13 @@ async fn graph_replication_that_never_ends_is_a_typed_error_with_arms_message() 
     )
     .await
     .expect_err("the principal never replicates");
-    match &err {
-        Error::Arm {
-            status: 400,
-            code,
-            message,
-            ..
-        } => {
-            assert_eq!(code, "PrincipalNotFound");
-            assert!(
-                message.contains(&SP_OBJECT_ID.replace('-', ""))
-                    && message.contains("replication delay"),
-                "{message}"
-            );
-        }
-        other => bail!("expected PrincipalNotFound, got {other:?}"),
-    }
+    let (status, code, message) = arm_failure(&err)?;
+    assert_eq!(status, 400);
+    assert_eq!(code, "PrincipalNotFound");
+    assert!(
+        message.contains(&SP_OBJECT_ID.replace('-', "")) && message.contains("replication delay"),
+        "{message}"
+    );
     assert_eq!(arm_delay.injected(), 4, "the first attempt and 3 retries");
     assert_eq!(recorded(&told).len(), 3);
     assert!(fake.state().assignments.is_empty());
