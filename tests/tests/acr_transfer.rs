@@ -680,13 +680,7 @@ async fn an_expired_access_token_is_renewed_mid_push() -> Result<()> {
         .unwrap_or_default();
     assert!(restarts.iter().any(|r| r.contains("token")), "{restarts:?}");
     // The registry itself refused a token during the push.
-    let log = std::fs::read_to_string(
-        registry
-            .storage
-            .parent()
-            .context("dir")?
-            .join("registry.log"),
-    )?;
+    let log = registry.log()?;
     assert!(
         log.contains("token not to be used after"),
         "the registry never refused an expired token"

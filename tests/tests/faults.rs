@@ -220,13 +220,7 @@ async fn a_gib_push_completes_through_twenty_faults_and_an_expired_token() -> Re
         !stats.unauthorized.is_empty(),
         "the registry never refused a token"
     );
-    let log = std::fs::read_to_string(
-        registry
-            .storage
-            .parent()
-            .context("dir")?
-            .join("registry.log"),
-    )?;
+    let log = registry.log()?;
     ensure!(
         log.contains("token not to be used after"),
         "the registry's 401 was not for an expired token"
