@@ -584,8 +584,11 @@ fn route(state: &mut FakeState, v: &Vectors, request: &Request) -> ResponseTempl
             let Some(cluster) = state.clusters.get(*name) else {
                 return not_found(name);
             };
-            let fqdn = cluster["properties"]["fqdn"].as_str().unwrap_or_default();
-            let yaml = aks_kubeconfig_yaml(original[7], original[3], fqdn);
+            // The seed walk's kubeconfig (pointing at the Kubernetes test server) if it set one.
+            let yaml = state.seed.kubeconfig.clone().unwrap_or_else(|| {
+                let fqdn = cluster["properties"]["fqdn"].as_str().unwrap_or_default();
+                aks_kubeconfig_yaml(original[7], original[3], fqdn)
+            });
             let mut credentials = v.credentials.clone();
             // The example's value is a placeholder; AKS returns base64 of a kubeconfig.
             credentials["kubeconfigs"][0]["name"] = json!("clusterAdmin");
@@ -1087,26 +1090,6 @@ fn route_seed(
                     crate::entra::TENANT_ID
                 ),
             )
-        }
-        (
-            "POST",
-            [
-                "subscriptions",
-                _,
-                "resourcegroups",
-                _,
-                "providers",
-                "microsoft.containerservice",
-                "managedclusters",
-                name,
-                "listclusteradmincredential",
-            ],
-        ) if state.seed.kubeconfig.is_some() && state.clusters.contains_key(*name) => {
-            let yaml = state.seed.kubeconfig.clone().unwrap_or_default();
-            ResponseTemplate::new(200).set_body_json(json!({"kubeconfigs": [{
-                "name": "clusterAdmin",
-                "value": base64::engine::general_purpose::STANDARD.encode(yaml),
-            }]}))
         }
         _ => return None,
     };
