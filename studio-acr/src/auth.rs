@@ -392,14 +392,7 @@ impl Authenticator {
             form.push(("scope", scope.to_string()));
         }
         form.push(("service", service.to_owned()));
-        let response = self
-            .http
-            .post(realm.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| Error::Registry(format!("token request to {realm}: {e}")))?;
-        parse_token_response(realm, response).await
+        self.post_token_form(realm, &form).await
     }
 
     async fn refresh_grant(
@@ -418,10 +411,19 @@ impl Authenticator {
         for scope in scopes {
             form.push(("scope", scope.to_string()));
         }
+        self.post_token_form(realm, &form).await
+    }
+
+    /// Posts `form` to the token service at `realm` and reads its token answer.
+    async fn post_token_form(
+        &self,
+        realm: &Url,
+        form: &[(&str, String)],
+    ) -> Result<CachedToken, Error> {
         let response = self
             .http
             .post(realm.clone())
-            .form(&form)
+            .form(form)
             .send()
             .await
             .map_err(|e| Error::Registry(format!("token request to {realm}: {e}")))?;

@@ -584,8 +584,11 @@ fn route(state: &mut FakeState, v: &Vectors, request: &Request) -> ResponseTempl
             let Some(cluster) = state.clusters.get(*name) else {
                 return not_found(name);
             };
-            let fqdn = cluster["properties"]["fqdn"].as_str().unwrap_or_default();
-            let yaml = aks_kubeconfig_yaml(original[7], original[3], fqdn);
+            // The seed walk's kubeconfig (pointing at the Kubernetes test server) if it set one.
+            let yaml = state.seed.kubeconfig.clone().unwrap_or_else(|| {
+                let fqdn = cluster["properties"]["fqdn"].as_str().unwrap_or_default();
+                aks_kubeconfig_yaml(original[7], original[3], fqdn)
+            });
             let mut credentials = v.credentials.clone();
             // The example's value is a placeholder; AKS returns base64 of a kubeconfig.
             credentials["kubeconfigs"][0]["name"] = json!("clusterAdmin");
@@ -919,74 +922,7 @@ fn route_seed(
                 _ => arm_error(405, "MethodNotAllowed", method),
             }
         }
-        (
-            "POST",
-            [
-                "subscriptions",
-                _,
-                "resourcegroups",
-                _,
-                "providers",
-                "microsoft.containerregistry",
-                "registries",
-                name,
-                "listcredentials",
-            ],
-        ) => {
-            let Some(registry) = state.seed.registries.get(*name) else {
-                return Some(arm_error(404, "ResourceNotFound", original[7]));
-            };
-            if registry["properties"]["adminUserEnabled"] != true {
-                return Some(arm_error(
-                    400,
-                    "BadRequest",
-                    &format!(
-                        "The admin user is disabled for registry '{}'. Enable it with 'az acr update -n {} --admin-enabled true'.",
-                        original[7], original[7]
-                    ),
-                ));
-            }
-            let mut credentials = v.credentials.clone();
-            credentials["username"] = registry["name"].clone();
-            let credentials = state
-                .seed
-                .registry_credentials
-                .get(*name)
-                .cloned()
-                .unwrap_or(credentials);
-            ResponseTemplate::new(200).set_body_json(credentials)
-        }
-        (
-            "POST",
-            [
-                "subscriptions",
-                _,
-                "resourcegroups",
-                _,
-                "providers",
-                "microsoft.containerregistry",
-                "registries",
-                name,
-                "regeneratecredential",
-            ],
-        ) => {
-            let Some(credentials) = state.seed.registry_credentials.get_mut(*name) else {
-                return Some(arm_error(404, "ResourceNotFound", original[7]));
-            };
-            let which = body["name"].as_str().unwrap_or_default().to_owned();
-            let Some(entry) = credentials["passwords"]
-                .as_array_mut()
-                .and_then(|ps| ps.iter_mut().find(|p| p["name"] == which.as_str()))
-            else {
-                return Some(arm_error(
-                    400,
-                    "InvalidParameter",
-                    &format!("'{which}' is not a password name: use password or password2"),
-                ));
-            };
-            entry["value"] = json!(crate::registry::random_hex(16));
-            ResponseTemplate::new(200).set_body_json(credentials.clone())
-        }
+        // The registry actions: the registry must exist.
         (
             "POST",
             [
@@ -998,25 +934,68 @@ fn route_seed(
                 "microsoft.containerregistry",
                 "registries",
                 name,
-                "importimage",
+                action @ ("listcredentials" | "regeneratecredential" | "importimage"),
             ],
         ) => {
             let Some(registry) = state.seed.registries.get(*name) else {
                 return Some(arm_error(404, "ResourceNotFound", original[7]));
             };
-            let location = registry["location"].as_str().unwrap_or("eastus").to_owned();
-            state.seed.imports.push((path.clone(), body));
-            // Accepted; the operation result is at the Location (answered done below).
-            ResponseTemplate::new(202)
-                .insert_header(
-                    "Location",
-                    format!(
-                        "/subscriptions/{sub}/providers/Microsoft.ContainerRegistry/locations/{location}/operationResults/registries-{}",
-                        crate::registry::random_hex(8)
-                    )
-                    .as_str(),
-                )
-                .insert_header("Retry-After", "0")
+            match *action {
+                "listcredentials" => {
+                    if registry["properties"]["adminUserEnabled"] != true {
+                        return Some(arm_error(
+                            400,
+                            "BadRequest",
+                            &format!(
+                                "The admin user is disabled for registry '{}'. Enable it with 'az acr update -n {} --admin-enabled true'.",
+                                original[7], original[7]
+                            ),
+                        ));
+                    }
+                    let mut credentials = v.credentials.clone();
+                    credentials["username"] = registry["name"].clone();
+                    let credentials = state
+                        .seed
+                        .registry_credentials
+                        .get(*name)
+                        .cloned()
+                        .unwrap_or(credentials);
+                    ResponseTemplate::new(200).set_body_json(credentials)
+                }
+                "regeneratecredential" => {
+                    let Some(credentials) = state.seed.registry_credentials.get_mut(*name) else {
+                        return Some(arm_error(404, "ResourceNotFound", original[7]));
+                    };
+                    let which = body["name"].as_str().unwrap_or_default().to_owned();
+                    let Some(entry) = credentials["passwords"]
+                        .as_array_mut()
+                        .and_then(|ps| ps.iter_mut().find(|p| p["name"] == which.as_str()))
+                    else {
+                        return Some(arm_error(
+                            400,
+                            "InvalidParameter",
+                            &format!("'{which}' is not a password name: use password or password2"),
+                        ));
+                    };
+                    entry["value"] = json!(crate::registry::random_hex(16));
+                    ResponseTemplate::new(200).set_body_json(credentials.clone())
+                }
+                _ => {
+                    let location = registry["location"].as_str().unwrap_or("eastus").to_owned();
+                    state.seed.imports.push((path.clone(), body));
+                    // Accepted; the operation result is at the Location (answered done below).
+                    ResponseTemplate::new(202)
+                        .insert_header(
+                            "Location",
+                            format!(
+                                "/subscriptions/{sub}/providers/Microsoft.ContainerRegistry/locations/{location}/operationResults/registries-{}",
+                                crate::registry::random_hex(8)
+                            )
+                            .as_str(),
+                        )
+                        .insert_header("Retry-After", "0")
+                }
+            }
         }
         (
             "GET",
@@ -1111,26 +1090,6 @@ fn route_seed(
                     crate::entra::TENANT_ID
                 ),
             )
-        }
-        (
-            "POST",
-            [
-                "subscriptions",
-                _,
-                "resourcegroups",
-                _,
-                "providers",
-                "microsoft.containerservice",
-                "managedclusters",
-                name,
-                "listclusteradmincredential",
-            ],
-        ) if state.seed.kubeconfig.is_some() && state.clusters.contains_key(*name) => {
-            let yaml = state.seed.kubeconfig.clone().unwrap_or_default();
-            ResponseTemplate::new(200).set_body_json(json!({"kubeconfigs": [{
-                "name": "clusterAdmin",
-                "value": base64::engine::general_purpose::STANDARD.encode(yaml),
-            }]}))
         }
         _ => return None,
     };

@@ -16,7 +16,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use anyhow::bail;
 use serde_json::json;
+use studio_azure_auth::Error;
 use wiremock::{Match, Mock, Request, ResponseTemplate};
 
 use crate::https::HttpsMock;
@@ -178,4 +180,31 @@ pub fn principal_not_found(principal_id: &str) -> ResponseTemplate {
             principal_id.replace('-', "")
         ),
     )
+}
+
+/// The HTTP status, code and message of ARM's error answer ([`Error::Arm`]); any other error
+/// is a failure that names it.
+pub fn arm_failure(err: &Error) -> anyhow::Result<(u16, &str, &str)> {
+    match err {
+        Error::Arm {
+            status,
+            code,
+            message,
+            ..
+        } => Ok((*status, code, message)),
+        other => bail!("expected ARM's error answer, got {other:?}"),
+    }
+}
+
+/// The terminal status, code and message of a long-running operation that ended `Failed` or
+/// `Canceled` ([`Error::OperationFailed`]); any other error is a failure that names it.
+pub fn operation_failure(err: &Error) -> anyhow::Result<(&str, &str, &str)> {
+    match err {
+        Error::OperationFailed {
+            status,
+            code,
+            message,
+        } => Ok((status, code, message)),
+        other => bail!("expected a failed operation, got {other:?}"),
+    }
 }

@@ -9,10 +9,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use base64::Engine;
 use fantoccini::{Client, ClientBuilder, Locator};
 use sha2::Digest;
+use studio_azure_auth::credential::DeviceCodePrompt;
+use studio_azure_auth::credential::device_code::PromptCallback;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
 
 use crate::process::{PeerProcess, free_port};
 
@@ -93,6 +97,82 @@ impl Browser {
             .await
             .context("starting a Chromium session")?;
         Ok(client)
+    }
+
+    /// Approves a device login in a fresh session (see [`approve_device_login`]) and closes
+    /// the session. Fails unless the browser reached the success page through at least four
+    /// pages (code, sign-in, confirmation or consent, success).
+    pub async fn approve(
+        &self,
+        verification_uri: &str,
+        user_code: &str,
+        user: &str,
+    ) -> Result<ApprovalTrace> {
+        let client = self.session().await?;
+        let trace = approve_device_login(&client, verification_uri, user_code, user).await;
+        client.close().await.ok();
+        let trace = trace?;
+        ensure!(trace.pages.len() >= 4, "too few pages: {trace:?}");
+        Ok(trace)
+    }
+}
+
+/// A device-code prompt callback that forwards each prompt to the returned receiver (for
+/// [`approve_first_prompt`] or a test's own person).
+pub fn prompt_channel() -> (PromptCallback, UnboundedReceiver<DeviceCodePrompt>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let callback: PromptCallback = Arc::new(move |p: &DeviceCodePrompt| {
+        tx.send(p.clone()).ok();
+    });
+    (callback, rx)
+}
+
+/// A person at the browser: waits for the first device-code prompt on `prompts`, approves it
+/// in Chromium as `user` ([`Browser::approve`]) and returns the prompt. Hand it to
+/// [`sign_in_approved`].
+pub async fn approve_first_prompt(
+    browser: &Browser,
+    mut prompts: UnboundedReceiver<DeviceCodePrompt>,
+    user: &str,
+) -> Result<DeviceCodePrompt> {
+    let prompt = prompts.recv().await.context("no prompt")?;
+    browser
+        .approve(&prompt.verification_uri, &prompt.user_code, user)
+        .await?;
+    Ok(prompt)
+}
+
+/// Runs `sign_in` (a device-code sign-in or `get_token`) while `person` approves the code in
+/// a task of its own, and returns both outcomes. A failing `person` cancels `cancel` (the
+/// credential's cancellation token) so the sign-in does not wait out the device code; a
+/// failing sign-in stops `person`, which may be waiting for polls or a prompt that never come.
+/// A failure of `person` is reported before the sign-in's (which it caused).
+pub async fn sign_in_approved<T, E, P>(
+    cancel: CancellationToken,
+    person: impl Future<Output = Result<P>> + Send + 'static,
+    sign_in: impl Future<Output = std::result::Result<T, E>>,
+) -> Result<(T, P)>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    P: Send + 'static,
+{
+    let person = tokio::spawn(async move {
+        let result = person.await;
+        if result.is_err() {
+            cancel.cancel();
+        }
+        result
+    });
+    let signed_in = sign_in.await;
+    if signed_in.is_err() {
+        person.abort();
+    }
+    match (signed_in, person.await) {
+        (Ok(signed_in), Ok(Ok(approved))) => Ok((signed_in, approved)),
+        // The person's failure is the cause; the sign-in then only says it was cancelled.
+        (_, Ok(Err(e))) => Err(e.context("the person at the browser")),
+        (Err(e), _) => Err(anyhow::Error::new(e).context("the device-code sign-in")),
+        (Ok(_), Err(e)) => Err(anyhow::Error::new(e).context("the person at the browser")),
     }
 }
 

@@ -18,6 +18,14 @@ use anyhow::{Context, Result, bail};
 use url::Url;
 
 use crate::pki::{IssuedCert, ec_public_jwk, rsa_public_jwk, self_signed_signer};
+
+/// Azure public cloud with its authority host at `authority` (the stand-in, a fault proxy in
+/// front of it, or an Entra-shaped mock).
+pub fn cloud_at(authority: &Url) -> studio_azure_auth::cloud::Cloud {
+    let mut cloud = studio_azure_auth::cloud::Cloud::azure_public();
+    cloud.authority_host = authority.clone();
+    cloud
+}
 use crate::process::PeerProcess;
 
 /// The Azure CLI's public client id, the device flow's default client.

@@ -150,6 +150,12 @@ impl Registry {
         }
     }
 
+    /// What the registry has logged so far (its `registry.log`).
+    pub fn log(&self) -> Result<String> {
+        let dir = self.storage.parent().context("the registry's directory")?;
+        Ok(std::fs::read_to_string(dir.join("registry.log"))?)
+    }
+
     /// The URL of `path` on the registry, e.g. `v2/demo/app/blobs/uploads/`.
     pub fn endpoint(&self, path: &str) -> Result<Url> {
         self.url.join(path).context("joining registry URL")

@@ -84,6 +84,13 @@ pub async fn registry(mode: Mode) -> Result<&'static Registry> {
 }
 
 async fn start_token_registry() -> Result<Registry> {
+    Ok(own_token_registry("registry-token").await?.0)
+}
+
+/// A token-mode registry of its own, started as `name`, behind an ACR token service that
+/// trusts the Entra stand-in's ACR and ARM tokens. Not shared: a test may change what its
+/// token service issues (e.g. tokens that die mid-push) without disturbing other tests.
+pub async fn own_token_registry(name: &str) -> Result<(Registry, Arc<AcrTokenService>)> {
     let entra = entra().await?;
     let setup = TokenSetup::new()?;
     let trust = aad_trust(
@@ -94,5 +101,6 @@ async fn start_token_registry() -> Result<Registry> {
     )
     .await?;
     let service = Arc::new(AcrTokenService::start(&setup.service, Some(trust)).await?);
-    Registry::start("registry-token", RegistryAuth::Token(service), Some(setup)).await
+    let registry = Registry::start(name, RegistryAuth::Token(service.clone()), Some(setup)).await?;
+    Ok((registry, service))
 }

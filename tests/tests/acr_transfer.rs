@@ -20,8 +20,7 @@ use studio_acr::distribution::Repository;
 use studio_acr::layout::OciLayout;
 use studio_acr::progress::{BlobOutcome, ProgressEvent, ProgressFn};
 use studio_acr::transfer::{Destination, Transfer, TransferOptions, UploadMode};
-use studio_tests::acr_token::{AcrTokenService, aad_trust};
-use studio_tests::registry::{Registry, RegistryAuth, TokenSetup};
+use studio_tests::registry::{Registry, RegistryAuth};
 use studio_tests::shared::{self, Mode};
 use studio_tests::{LogsOnFailure, rig};
 use tokio::sync::OnceCell;
@@ -631,25 +630,7 @@ async fn an_expired_access_token_is_renewed_mid_push() -> Result<()> {
     let _logs = LogsOnFailure::new();
     // A token registry of its own: its token service issues tokens the registry refuses about
     // three seconds after issue, while telling the client they live an hour.
-    let entra = shared::entra().await?;
-    let setup = TokenSetup::new()?;
-    let trust = aad_trust(
-        &rig().http()?,
-        entra.jwks_url()?,
-        &entra.issuer(),
-        &[
-            studio_tests::entra::AUDIENCES[2],
-            studio_tests::entra::AUDIENCES[0],
-        ],
-    )
-    .await?;
-    let service = Arc::new(AcrTokenService::start(&setup.service, Some(trust)).await?);
-    let registry = Registry::start(
-        "registry-token-expiry",
-        RegistryAuth::Token(service.clone()),
-        Some(setup),
-    )
-    .await?;
+    let (registry, service) = shared::own_token_registry("registry-token-expiry").await?;
     service.set_access_token_ttl(Duration::ZERO);
     service.set_access_token_skew(Duration::from_secs(57), Some(3600));
 
@@ -699,13 +680,7 @@ async fn an_expired_access_token_is_renewed_mid_push() -> Result<()> {
         .unwrap_or_default();
     assert!(restarts.iter().any(|r| r.contains("token")), "{restarts:?}");
     // The registry itself refused a token during the push.
-    let log = std::fs::read_to_string(
-        registry
-            .storage
-            .parent()
-            .context("dir")?
-            .join("registry.log"),
-    )?;
+    let log = registry.log()?;
     assert!(
         log.contains("token not to be used after"),
         "the registry never refused an expired token"

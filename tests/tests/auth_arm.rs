@@ -15,6 +15,7 @@ use studio_azure_auth::rbac::{
     self, AssignmentOutcome, AssignmentRetry, PrincipalType, RoleAssignmentRequest,
 };
 use studio_tests::arm_fake::{arm_client, fast_options, fill, local, path_of, sequence};
+use studio_tests::arm_faults::{arm_failure, operation_failure};
 use studio_tests::https::HttpsMock;
 use studio_tests::vectors::{ArmExample, arm_examples};
 use studio_tests::{LogsOnFailure, rig, shared};
@@ -212,18 +213,10 @@ async fn a_failed_operation_returns_its_arm_code_and_message() -> Result<()> {
         )
         .await
         .expect_err("a Failed operation is an error");
-    match &err {
-        Error::OperationFailed {
-            status,
-            code,
-            message,
-        } => {
-            assert_eq!(status, "Failed");
-            assert_eq!(code, "QuotaExceeded");
-            assert!(message.contains("quota"), "{message}");
-        }
-        other => bail!("unexpected {other:?}"),
-    }
+    let (status, code, message) = operation_failure(&err)?;
+    assert_eq!(status, "Failed");
+    assert_eq!(code, "QuotaExceeded");
+    assert!(message.contains("quota"), "{message}");
     assert!(err.to_string().contains("QuotaExceeded"));
     Ok(())
 }
@@ -285,18 +278,10 @@ async fn server_errors_are_retried_and_arm_errors_are_typed() -> Result<()> {
         .get::<Value>("/subscriptions/0/resourcegroups/missing", "2025-04-01")
         .await
         .expect_err("404");
-    match &err {
-        Error::Arm {
-            status: 404,
-            code,
-            message,
-            ..
-        } => {
-            assert_eq!(code, "ResourceGroupNotFound");
-            assert!(message.contains("could not be found"));
-        }
-        other => bail!("unexpected {other:?}"),
-    }
+    let (status, code, message) = arm_failure(&err)?;
+    assert_eq!(status, 404);
+    assert_eq!(code, "ResourceGroupNotFound");
+    assert!(message.contains("could not be found"));
     let none: Option<Value> = arm
         .get_optional("/subscriptions/0/resourcegroups/missing", "2025-04-01")
         .await?;

@@ -9,13 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 use azure_core::credentials::TokenCredential;
 use base64::Engine;
 use serde_json::{Value, json};
 use studio_azure_auth::Error;
 use studio_azure_auth::cache::{TOKEN_CACHE_FILE, TokenCache};
-use studio_azure_auth::cloud::Cloud;
 use studio_azure_auth::credential::device_code::SleepHook;
 use studio_azure_auth::credential::{
     AzureCliOptions, CachedLoginCredential, CachedLoginOptions, ChainedCredential,
@@ -23,6 +22,8 @@ use studio_azure_auth::credential::{
     DeviceCodePrompt,
 };
 use studio_azure_auth::store::ConfigDir;
+use studio_tests::browser::{approve_first_prompt, sign_in_approved};
+use studio_tests::entra::cloud_at;
 use studio_tests::https::HttpsMock;
 use studio_tests::{LogsOnFailure, rig, shared};
 use tokio::sync::{OnceCell, mpsc};
@@ -33,12 +34,6 @@ const ARM: &str = "https://management.azure.com/.default";
 const GRAPH: &str = "https://graph.microsoft.com/.default";
 const ACR: &str = "https://containerregistry.azure.net/.default";
 const USER: &str = "ada@contoso.example";
-
-fn cloud_at(authority: &url::Url) -> Cloud {
-    let mut cloud = Cloud::azure_public();
-    cloud.authority_host = authority.clone();
-    cloud
-}
 
 fn claims(token: &str) -> Result<Value> {
     let payload = token.split('.').nth(1).context("not a JWT")?;
@@ -77,35 +72,15 @@ fn forwarding_prompt() -> (
 /// the device code.
 async fn sign_in_through_chromium(
     credential: &Arc<DeviceCodeCredential>,
-    mut prompts: mpsc::UnboundedReceiver<DeviceCodePrompt>,
+    prompts: mpsc::UnboundedReceiver<DeviceCodePrompt>,
     scope: &str,
 ) -> Result<(azure_core::credentials::AccessToken, DeviceCodePrompt)> {
-    let browser = shared::browser().await?;
-    let cancel = credential.cancellation_token();
-    let person = tokio::spawn(async move {
-        let result = async {
-            let prompt = prompts.recv().await.context("no prompt")?;
-            let client = browser.session().await?;
-            let trace = studio_tests::browser::approve_device_login(
-                &client,
-                &prompt.verification_uri,
-                &prompt.user_code,
-                USER,
-            )
-            .await;
-            client.close().await.ok();
-            ensure!(trace?.pages.len() >= 4, "too few pages");
-            anyhow::Ok(prompt)
-        }
-        .await;
-        if result.is_err() {
-            cancel.cancel();
-        }
-        result
-    });
-    let token = credential.get_token(&[scope], None).await;
-    let prompt = person.await??;
-    Ok((token?, prompt))
+    sign_in_approved(
+        credential.cancellation_token(),
+        approve_first_prompt(shared::browser().await?, prompts, USER),
+        credential.get_token(&[scope], None),
+    )
+    .await
 }
 
 fn device_options(authority: &url::Url, cache: TokenCache) -> DeviceCodeOptions {

@@ -23,10 +23,9 @@ use studio_acr::client::{RegistryClient, RegistryClientOptions};
 use studio_acr::distribution::Repository;
 use studio_acr::layout::OciLayout;
 use studio_acr::transfer::{Destination, Transfer, TransferOptions};
-use studio_tests::acr_token::{AcrTokenService, aad_trust};
 use studio_tests::fault_proxy::{Behaviour, Fault, FaultProxy, ProxyStats};
 use studio_tests::noise_image::{self, NoiseImage};
-use studio_tests::registry::{Registry, RegistryAuth, TokenSetup};
+use studio_tests::registry::{Registry, RegistryAuth};
 use studio_tests::shared::{self, Mode};
 use studio_tests::{LogsOnFailure, rig};
 
@@ -121,30 +120,10 @@ fn plan() -> Vec<Fault> {
     ]
 }
 
-/// A token-mode registry of its own, so its token service can be made to issue tokens that
-/// die mid-push without disturbing other tests.
-async fn token_registry(name: &str) -> Result<(Registry, Arc<AcrTokenService>)> {
-    let entra = shared::entra().await?;
-    let setup = TokenSetup::new()?;
-    let trust = aad_trust(
-        &rig().http()?,
-        entra.jwks_url()?,
-        &entra.issuer(),
-        &[
-            studio_tests::entra::AUDIENCES[2],
-            studio_tests::entra::AUDIENCES[0],
-        ],
-    )
-    .await?;
-    let service = Arc::new(AcrTokenService::start(&setup.service, Some(trust)).await?);
-    let registry = Registry::start(name, RegistryAuth::Token(service.clone()), Some(setup)).await?;
-    Ok((registry, service))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gib_push_completes_through_twenty_faults_and_an_expired_token() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let (registry, service) = token_registry("registry-faults-token").await?;
+    let (registry, service) = shared::own_token_registry("registry-faults-token").await?;
     let plan = plan();
     let planned = plan.len();
     let proxy = Arc::new(FaultProxy::start(&registry.host, plan).await?);
@@ -241,13 +220,7 @@ async fn a_gib_push_completes_through_twenty_faults_and_an_expired_token() -> Re
         !stats.unauthorized.is_empty(),
         "the registry never refused a token"
     );
-    let log = std::fs::read_to_string(
-        registry
-            .storage
-            .parent()
-            .context("dir")?
-            .join("registry.log"),
-    )?;
+    let log = registry.log()?;
     ensure!(
         log.contains("token not to be used after"),
         "the registry's 401 was not for an expired token"

@@ -13,25 +13,25 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 use azure_core::http::Method;
 use serde_json::{Value, json};
 use studio_azure_auth::Error;
 use studio_azure_auth::arm::{ArmClient, ArmClientOptions, PollOptions, PollProgress};
 use studio_azure_auth::cache::TokenCache;
-use studio_azure_auth::cloud::Cloud;
-use studio_azure_auth::credential::{DeviceCodeCredential, DeviceCodeOptions, DeviceCodePrompt};
+use studio_azure_auth::credential::{DeviceCodeCredential, DeviceCodeOptions};
 use studio_azure_auth::graph::{CreateForRbac, create_for_rbac};
 use studio_azure_auth::rbac::AssignmentRetry;
 use studio_tests::arm_fake::{ARM_SCOPE, ArmFake, DeploymentScript, example, fast_options};
 use studio_tests::arm_faults::{
-    Schedule, THROTTLING_MESSAGE, inject, internal_server_error, principal_not_found, throttled,
+    Schedule, THROTTLING_MESSAGE, arm_failure, inject, internal_server_error, operation_failure,
+    principal_not_found, throttled,
 };
-use studio_tests::entra::{SHORT_DEVICE_CODE_CLIENT_ID, SHORT_DEVICE_CODE_TTL_SECS};
+use studio_tests::browser::{prompt_channel, sign_in_approved};
+use studio_tests::entra::{SHORT_DEVICE_CODE_CLIENT_ID, SHORT_DEVICE_CODE_TTL_SECS, cloud_at};
 use studio_tests::https::HttpsMock;
 use studio_tests::tcp_faults::TcpFaultProxy;
 use studio_tests::{LogsOnFailure, rig, shared};
-use tokio::sync::mpsc;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -70,6 +70,37 @@ fn deployment_request() -> Result<Value> {
         .context("the example's body parameter")
 }
 
+/// An ARM fake holding the resource group [`GROUP`].
+async fn fake_with_group() -> Result<ArmFake> {
+    let fake = ArmFake::start().await?;
+    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    Ok(fake)
+}
+
+/// Starts the published deployment request as deployment `name` and waits for it with
+/// `options`: ARM's outcome, inside the test's own errors.
+async fn deploy(
+    arm: &ArmClient,
+    name: &str,
+    options: &PollOptions,
+) -> Result<std::result::Result<Value, Error>> {
+    let body = deployment_request()?;
+    Ok(arm
+        .run(
+            Method::Put,
+            &deployment_path(name),
+            "2025-04-01",
+            Some(&body),
+            options,
+        )
+        .await)
+}
+
+/// What a recording callback has seen so far.
+fn recorded(seen: &Mutex<Vec<String>>) -> Vec<String> {
+    seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 fn recording_progress() -> (PollOptions, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();
@@ -90,8 +121,7 @@ fn recording_progress() -> (PollOptions, Arc<Mutex<Vec<String>>>) {
 #[tokio::test]
 async fn arm_a_429_storm_with_retry_after_ends_in_the_resource() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     // Six throttled answers in a row, each saying "Retry-After: 1" (the retry policy waits at
     // least that long; a_429_with_retry_after_2_waits_at_least_2_seconds measures it).
     let storm = inject(
@@ -122,8 +152,7 @@ async fn arm_a_429_storm_with_retry_after_ends_in_the_resource() -> Result<()> {
 async fn arm_a_429_storm_that_outlasts_the_retry_budget_is_a_typed_error_with_arms_message()
 -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     let storm = inject(
         &fake.mock,
         "GET",
@@ -144,18 +173,10 @@ async fn arm_a_429_storm_that_outlasts_the_retry_budget_is_a_typed_error_with_ar
         .get::<Value>(&group_path(), "2025-04-01")
         .await
         .expect_err("throttled throughout");
-    match &err {
-        Error::Arm {
-            status: 429,
-            code,
-            message,
-            ..
-        } => {
-            assert_eq!(code, "SubscriptionRequestsThrottled");
-            assert_eq!(message, THROTTLING_MESSAGE);
-        }
-        other => bail!("expected the throttling error, got {other:?}"),
-    }
+    let (status, code, message) = arm_failure(&err)?;
+    assert_eq!(status, 429);
+    assert_eq!(code, "SubscriptionRequestsThrottled");
+    assert_eq!(message, THROTTLING_MESSAGE);
     assert!(err.to_string().contains("Please try again after"), "{err}");
     assert_eq!(storm.seen(), 4, "the first attempt and 3 retries");
     assert_eq!(storm.injected(), 4);
@@ -165,8 +186,7 @@ async fn arm_a_429_storm_that_outlasts_the_retry_budget_is_a_typed_error_with_ar
 #[tokio::test]
 async fn arm_429s_while_starting_a_deployment_end_in_a_succeeded_deployment() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     fake.state().script = DeploymentScript::Succeed { polls: 2 };
     // The PUT is throttled 3 times, then every other poll once.
     let put_storm = inject(
@@ -187,23 +207,11 @@ async fn arm_429s_while_starting_a_deployment_end_in_a_succeeded_deployment() ->
     .await;
     let arm = client(&fake, fast_options()).await?;
     let (options, statuses) = recording_progress();
-    let body = deployment_request()?;
-    let done = arm
-        .run(
-            Method::Put,
-            &deployment_path("throttled"),
-            "2025-04-01",
-            Some(&body),
-            &options,
-        )
-        .await?;
+    let done = deploy(&arm, "throttled", &options).await??;
     assert_eq!(done["properties"]["provisioningState"], "Succeeded");
     assert_eq!(put_storm.injected(), 3);
     assert_eq!(poll_storm.injected(), 3);
-    assert_eq!(
-        *statuses.lock().unwrap_or_else(|e| e.into_inner()),
-        ["Running", "Running", "Succeeded"]
-    );
+    assert_eq!(recorded(&statuses), ["Running", "Running", "Succeeded"]);
     // The fake created the deployment once, whatever the retries.
     assert_eq!(fake.state().deployments.len(), 1);
     Ok(())
@@ -214,8 +222,7 @@ async fn arm_429s_while_starting_a_deployment_end_in_a_succeeded_deployment() ->
 #[tokio::test]
 async fn arm_500s_while_polling_a_long_running_operation_end_in_success() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     fake.state().script = DeploymentScript::Succeed { polls: 3 };
     // Bursts of 500s between the polls that reach the fake: 8 faults in all.
     let errors = inject(
@@ -228,20 +235,11 @@ async fn arm_500s_while_polling_a_long_running_operation_end_in_success() -> Res
     .await;
     let arm = client(&fake, fast_options()).await?;
     let (options, statuses) = recording_progress();
-    let body = deployment_request()?;
-    let done = arm
-        .run(
-            Method::Put,
-            &deployment_path("polled"),
-            "2025-04-01",
-            Some(&body),
-            &options,
-        )
-        .await?;
+    let done = deploy(&arm, "polled", &options).await??;
     assert_eq!(errors.injected(), 8);
     // Three polls answered Running, the fourth Succeeded: each reached the fake once.
     assert_eq!(
-        *statuses.lock().unwrap_or_else(|e| e.into_inner()),
+        recorded(&statuses),
         ["Running", "Running", "Running", "Succeeded"]
     );
     assert_eq!(fake.state().deployments["polled"].polls, 4);
@@ -256,8 +254,7 @@ async fn arm_500s_while_polling_a_long_running_operation_end_in_success() -> Res
 async fn arm_connection_resets_while_polling_a_long_running_operation_end_in_success() -> Result<()>
 {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     fake.state().script = DeploymentScript::Succeed { polls: 3 };
     // The client reaches the fake through a TCP proxy that drops the network after the first
     // poll: open connections are reset, new ones too, until 3 resets have happened.
@@ -290,21 +287,12 @@ async fn arm_connection_resets_while_polling_a_long_running_operation_end_in_suc
         network.wait_for_resets(3).await;
         network.come_up();
     });
-    let body = deployment_request()?;
-    let done = arm
-        .run(
-            Method::Put,
-            &deployment_path("reset"),
-            "2025-04-01",
-            Some(&body),
-            &options,
-        )
-        .await;
+    let done = deploy(&arm, "reset", &options).await?;
     restore.abort();
     let done = done?;
     assert!(proxy.resets() >= 3, "only {} resets", proxy.resets());
     assert_eq!(
-        *statuses.lock().unwrap_or_else(|e| e.into_inner()),
+        recorded(&statuses),
         ["Running", "Running", "Running", "Succeeded"]
     );
     assert_eq!(fake.state().deployments["reset"].polls, 4);
@@ -315,8 +303,7 @@ async fn arm_connection_resets_while_polling_a_long_running_operation_end_in_suc
 #[tokio::test]
 async fn arm_500s_that_outlast_the_retry_budget_while_polling_are_a_typed_error() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     fake.state().script = DeploymentScript::Succeed { polls: 3 };
     // The deployment starts, then every poll fails.
     let errors = inject(
@@ -335,29 +322,13 @@ async fn arm_500s_that_outlast_the_retry_budget_while_polling_are_a_typed_error(
         },
     )
     .await?;
-    let body = deployment_request()?;
-    let err = arm
-        .run(
-            Method::Put,
-            &deployment_path("broken"),
-            "2025-04-01",
-            Some(&body),
-            &PollOptions::default(),
-        )
-        .await
+    let err = deploy(&arm, "broken", &PollOptions::default())
+        .await?
         .expect_err("ARM never answers the poll");
-    match &err {
-        Error::Arm {
-            status: 500,
-            code,
-            message,
-            ..
-        } => {
-            assert_eq!(code, "InternalServerError");
-            assert!(message.contains("tracking id"), "{message}");
-        }
-        other => bail!("expected ARM's 500, got {other:?}"),
-    }
+    let (status, code, message) = arm_failure(&err)?;
+    assert_eq!(status, 500);
+    assert_eq!(code, "InternalServerError");
+    assert!(message.contains("tracking id"), "{message}");
     assert_eq!(
         errors.injected(),
         3,
@@ -372,8 +343,7 @@ async fn arm_500s_that_outlast_the_retry_budget_while_polling_are_a_typed_error(
 #[tokio::test]
 async fn arm_a_failed_operation_is_a_typed_error_with_arms_code_and_message() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     // ARM's DeploymentFailed error as deployments report it (no failed-deployment example is
     // shared), in the example body's properties.error.
     fake.state().script = DeploymentScript::Fail {
@@ -395,32 +365,16 @@ async fn arm_a_failed_operation_is_a_typed_error_with_arms_code_and_message() ->
     )
     .await;
     let arm = client(&fake, fast_options()).await?;
-    let body = deployment_request()?;
-    let err = arm
-        .run(
-            Method::Put,
-            &deployment_path("failing"),
-            "2025-04-01",
-            Some(&body),
-            &PollOptions::default(),
-        )
-        .await
+    let err = deploy(&arm, "failing", &PollOptions::default())
+        .await?
         .expect_err("the deployment fails");
-    match &err {
-        Error::OperationFailed {
-            status,
-            code,
-            message,
-        } => {
-            assert_eq!(status, "Failed");
-            assert_eq!(code, "DeploymentFailed");
-            assert!(
-                message.starts_with("At least one resource deployment operation failed"),
-                "{message}"
-            );
-        }
-        other => bail!("expected OperationFailed, got {other:?}"),
-    }
+    let (status, code, message) = operation_failure(&err)?;
+    assert_eq!(status, "Failed");
+    assert_eq!(code, "DeploymentFailed");
+    assert!(
+        message.starts_with("At least one resource deployment operation failed"),
+        "{message}"
+    );
     assert!(err.to_string().contains("DeploymentFailed"), "{err}");
     assert_eq!(errors.injected(), 1);
     Ok(())
@@ -505,8 +459,7 @@ fn rbac_request(retries: u32, told: Arc<Mutex<Vec<String>>>) -> CreateForRbac {
 #[tokio::test]
 async fn graph_replication_delay_on_a_fresh_service_principal_is_waited_out() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     let graph = graph_fake().await?;
     // Graph has not replicated the application for two attempts; ARM does not know the new
     // principal for three role-assignment attempts.
@@ -537,10 +490,7 @@ async fn graph_replication_delay_on_a_fresh_service_principal_is_waited_out() ->
     assert_eq!(sp.object_id, SP_OBJECT_ID);
     assert_eq!(sp_delay.injected(), 2);
     assert_eq!(arm_delay.injected(), 3);
-    assert_eq!(
-        *told.lock().unwrap_or_else(|e| e.into_inner()),
-        ["1/36", "2/36", "3/36"]
-    );
+    assert_eq!(recorded(&told), ["1/36", "2/36", "3/36"]);
     // Exactly one assignment reached the fake, for the new principal, with the role the fake
     // found by name (the GetRoleDefinitionByName example), and every attempt used one name.
     let assignments = fake.state().assignments.clone();
@@ -563,8 +513,7 @@ async fn graph_replication_delay_on_a_fresh_service_principal_is_waited_out() ->
 #[tokio::test]
 async fn graph_replication_that_never_ends_is_a_typed_error_with_arms_message() -> Result<()> {
     let _logs = LogsOnFailure::new();
-    let fake = ArmFake::start().await?;
-    fake.add_group(SUBSCRIPTION, GROUP, "eastus")?;
+    let fake = fake_with_group().await?;
     let graph = graph_fake().await?;
     let arm_delay = inject(
         &fake.mock,
@@ -582,48 +531,20 @@ async fn graph_replication_that_never_ends_is_a_typed_error_with_arms_message() 
     )
     .await
     .expect_err("the principal never replicates");
-    match &err {
-        Error::Arm {
-            status: 400,
-            code,
-            message,
-            ..
-        } => {
-            assert_eq!(code, "PrincipalNotFound");
-            assert!(
-                message.contains(&SP_OBJECT_ID.replace('-', ""))
-                    && message.contains("replication delay"),
-                "{message}"
-            );
-        }
-        other => bail!("expected PrincipalNotFound, got {other:?}"),
-    }
+    let (status, code, message) = arm_failure(&err)?;
+    assert_eq!(status, 400);
+    assert_eq!(code, "PrincipalNotFound");
+    assert!(
+        message.contains(&SP_OBJECT_ID.replace('-', "")) && message.contains("replication delay"),
+        "{message}"
+    );
     assert_eq!(arm_delay.injected(), 4, "the first attempt and 3 retries");
-    assert_eq!(told.lock().unwrap_or_else(|e| e.into_inner()).len(), 3);
+    assert_eq!(recorded(&told).len(), 3);
     assert!(fake.state().assignments.is_empty());
     Ok(())
 }
 
 // ------------------------------------------------------------------ device login
-
-fn cloud_at(authority: &url::Url) -> Cloud {
-    let mut cloud = Cloud::azure_public();
-    cloud.authority_host = authority.clone();
-    cloud
-}
-
-fn prompts() -> (
-    studio_azure_auth::credential::device_code::PromptCallback,
-    mpsc::UnboundedReceiver<DeviceCodePrompt>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (
-        Arc::new(move |p: &DeviceCodePrompt| {
-            tx.send(p.clone()).ok();
-        }),
-        rx,
-    )
-}
 
 /// `uri` pointed at the stand-in itself (the browser does not go through the proxy).
 fn direct(uri: &str, proxy: &TcpFaultProxy, authority: &url::Url) -> String {
@@ -640,7 +561,7 @@ async fn device_login_survives_the_network_dropping_during_polling() -> Result<(
     let entra = shared::entra().await?;
     let browser = shared::browser().await?;
     let proxy = Arc::new(TcpFaultProxy::in_front_of(&entra.authority_host).await?);
-    let (prompt, mut rx) = prompts();
+    let (prompt, mut rx) = prompt_channel();
     let credential = DeviceCodeCredential::new(DeviceCodeOptions {
         cloud: cloud_at(&proxy.url_for(&entra.authority_host)?),
         transport: rig().transport_options(),
@@ -649,46 +570,34 @@ async fn device_login_survives_the_network_dropping_during_polling() -> Result<(
         poll_interval_override: Some(Duration::from_millis(200)),
         ..Default::default()
     })?;
-    let cancel = credential.cancellation_token();
     let authority = entra.authority_host.clone();
     let network = proxy.clone();
-    let person = tokio::spawn(async move {
-        let result = async {
-            let prompt = rx.recv().await.context("no prompt")?;
-            // The network drops while the credential polls: 3 polls are reset.
-            network.go_down();
-            network.wait_for_resets(3).await;
-            // Meanwhile the person approves in the browser (which has its own network).
-            let client = browser.session().await?;
-            let trace = studio_tests::browser::approve_device_login(
-                &client,
+    let person = async move {
+        let prompt = rx.recv().await.context("no prompt")?;
+        // The network drops while the credential polls: 3 polls are reset.
+        network.go_down();
+        network.wait_for_resets(3).await;
+        // Meanwhile the person approves in the browser (which has its own network).
+        browser
+            .approve(
                 &direct(&prompt.verification_uri, &network, &authority),
                 &prompt.user_code,
                 USER,
             )
-            .await;
-            client.close().await.ok();
-            ensure!(trace?.pages.len() >= 4, "too few pages");
-            // Two more polls fail after the approval, then the network comes back.
-            let after = network.resets();
-            network.wait_for_resets(after + 2).await;
-            network.come_up();
-            anyhow::Ok(())
-        }
-        .await;
-        if result.is_err() {
-            cancel.cancel();
-        }
-        result
-    });
-    let signed_in = credential.sign_in(&[ARM]).await;
-    if signed_in.is_err() {
-        // The person may be waiting for polls that will never come.
-        person.abort();
-    }
-    let person = person.await;
-    let signed_in = signed_in.context("the sign-in did not survive the outage")?;
-    person??;
+            .await?;
+        // Two more polls fail after the approval, then the network comes back.
+        let after = network.resets();
+        network.wait_for_resets(after + 2).await;
+        network.come_up();
+        anyhow::Ok(())
+    };
+    let (signed_in, ()) = sign_in_approved(
+        credential.cancellation_token(),
+        person,
+        credential.sign_in(&[ARM]),
+    )
+    .await
+    .context("the sign-in did not survive the outage")?;
     assert_eq!(signed_in.account.username, USER);
     assert!(
         proxy.resets() >= 5,
@@ -718,7 +627,7 @@ async fn device_login_with_the_network_down_until_the_code_expires_is_a_typed_ne
     let _logs = LogsOnFailure::new();
     let entra = shared::entra().await?;
     let proxy = Arc::new(TcpFaultProxy::in_front_of(&entra.authority_host).await?);
-    let (prompt, mut rx) = prompts();
+    let (prompt, mut rx) = prompt_channel();
     let credential = DeviceCodeCredential::new(DeviceCodeOptions {
         cloud: cloud_at(&proxy.url_for(&entra.authority_host)?),
         client_id: SHORT_DEVICE_CODE_CLIENT_ID.into(),
@@ -759,7 +668,7 @@ const _: () = assert!(SHORT_DEVICE_CODE_TTL_SECS < 3);
 async fn device_login_whose_code_expires_is_entras_expired_token_error() -> Result<()> {
     let _logs = LogsOnFailure::new();
     let entra = shared::entra().await?;
-    let (prompt, mut rx) = prompts();
+    let (prompt, mut rx) = prompt_channel();
     // Nobody signs in. The stand-in's device codes for this client live 2 s; polls every
     // 1.5 s: the second poll (at 3 s) is past the code's life, so the stand-in itself says so.
     let credential = DeviceCodeCredential::new(DeviceCodeOptions {

@@ -26,18 +26,18 @@ use studio_azure_auth::cache::{TOKEN_CACHE_FILE, TokenCache};
 use studio_azure_auth::cloud::Cloud;
 use studio_azure_auth::credential::{
     CachedLoginCredential, CachedLoginOptions, DeviceCodeCredential, DeviceCodeOptions,
-    DeviceCodePrompt,
 };
 use studio_azure_auth::store::{ConfigDir, temporary_path};
 use studio_cluster::apimodel::ApiModel;
 use studio_cluster::generate::{self, GenerateOptions};
 use studio_cluster::{Cluster, ClusterOptions};
 use studio_tests::arm_fake::{ArmFake, example, response_body};
+use studio_tests::browser::{approve_first_prompt, prompt_channel, sign_in_approved};
+use studio_tests::entra::cloud_at;
 use studio_tests::https::HttpsMock;
 use studio_tests::shared::{self, Mode};
 use studio_tests::vectors::vectors_dir;
 use studio_tests::{LogsOnFailure, rig};
-use tokio::sync::mpsc;
 use wiremock::matchers::any;
 use wiremock::{Mock, ResponseTemplate};
 
@@ -100,56 +100,25 @@ impl Drop for Blocker {
     }
 }
 
-fn cloud_at(authority: &url::Url) -> Cloud {
-    let mut cloud = Cloud::azure_public();
-    cloud.authority_host = authority.clone();
-    cloud
-}
-
 /// A device login approved in Chromium, kept in `dir`.
 async fn device_login(dir: &Path) -> Result<()> {
     let entra = shared::entra().await?;
     let browser = shared::browser().await?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<DeviceCodePrompt>();
+    let (prompt, prompts) = prompt_channel();
     let credential = DeviceCodeCredential::new(DeviceCodeOptions {
         cloud: cloud_at(&entra.authority_host),
         transport: rig().transport_options(),
         cache: TokenCache::in_dir(ConfigDir::at(dir)?),
-        prompt: Some(Arc::new(move |p: &DeviceCodePrompt| {
-            tx.send(p.clone()).ok();
-        })),
+        prompt: Some(prompt),
         poll_interval_override: Some(Duration::from_millis(250)),
         ..Default::default()
     })?;
-    let cancel = credential.cancellation_token();
-    let person = tokio::spawn(async move {
-        let result = async {
-            let prompt = rx.recv().await.context("no prompt")?;
-            let client = browser.session().await?;
-            let trace = studio_tests::browser::approve_device_login(
-                &client,
-                &prompt.verification_uri,
-                &prompt.user_code,
-                USER,
-            )
-            .await;
-            client.close().await.ok();
-            ensure!(trace?.pages.len() >= 4, "too few pages");
-            anyhow::Ok(())
-        }
-        .await;
-        if result.is_err() {
-            cancel.cancel();
-        }
-        result
-    });
-    let signed_in = credential.sign_in(&[ARM]).await;
-    if signed_in.is_err() {
-        person.abort();
-    }
-    let person = person.await;
-    signed_in?;
-    person??;
+    sign_in_approved(
+        credential.cancellation_token(),
+        approve_first_prompt(browser, prompts, USER),
+        credential.sign_in(&[ARM]),
+    )
+    .await?;
     Ok(())
 }
 

@@ -17,12 +17,12 @@ use studio_acr::auth::RegistryCredential;
 use studio_acr::client::{RegistryClient, RegistryClientOptions};
 use studio_azure_auth::arm::{ArmClient, ArmClientOptions};
 use studio_azure_auth::cache::TokenCache;
-use studio_azure_auth::cloud::Cloud;
 use studio_azure_auth::credential::device_code::{DeviceCodeCredential, DeviceCodeOptions};
 use studio_azure_auth::credential::service_principal::{
     ClientCertificate, ClientCertificateCredential, ClientSecretCredential,
 };
 use studio_azure_auth::store::ConfigDir;
+use studio_tests::entra::cloud_at;
 use studio_tests::https::HttpsMock;
 use studio_tests::registry::RegistryAuth;
 use studio_tests::shared::{self, Mode};
@@ -76,12 +76,6 @@ impl Evidence {
             self.secret(&format!("{what} line {i}"), line);
         }
     }
-}
-
-fn cloud_at(authority: &url::Url) -> Cloud {
-    let mut cloud = Cloud::azure_public();
-    cloud.authority_host = authority.clone();
-    cloud
 }
 
 #[tokio::test]

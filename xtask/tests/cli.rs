@@ -65,15 +65,24 @@ impl Cli {
         self
     }
 
-    /// The endpoints and the environment credential of the Entra stand-in's secret client.
-    async fn azure(&mut self, arm: &HttpsMock) -> Result<&mut Self> {
+    /// The Entra stand-in as the authority and `arm` as ARM, with no credential in the
+    /// environment (commands sign in from the token cache or the saved login).
+    async fn endpoints(&mut self, arm: String) -> Result<&mut Self> {
         let entra = shared::entra().await?;
-        self.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
-            .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
+        Ok(self
+            .var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
+            .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm)
             .var(
                 "AZURE_RESOURCE_MANAGER_AUDIENCE",
                 "https://management.azure.com",
-            )
+            ))
+    }
+
+    /// The endpoints and the environment credential of the Entra stand-in's secret client.
+    async fn azure(&mut self, arm: &HttpsMock) -> Result<&mut Self> {
+        let entra = shared::entra().await?;
+        self.endpoints(arm.uri())
+            .await?
             .var("MICROSOFT_GRAPH_ENDPOINT", arm.uri())
             .var("AZURE_TENANT_ID", entra.tenant.as_str())
             .var("AZURE_CLIENT_ID", entra.secret_client.0.as_str())
@@ -966,64 +975,12 @@ async fn release_deploy_rolls_the_new_image_out() -> Result<()> {
 /// `AZURE_CLIENT_*` in its environment).
 #[tokio::test(flavor = "multi_thread")]
 async fn device_login_in_chromium_then_account_list_from_the_cache() -> Result<()> {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let _logs = LogsOnFailure::new();
     let arm = arm_with_subscriptions().await?;
-    let entra = shared::entra().await?;
     let mut cli = Cli::new()?;
-    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
-        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
-        .var(
-            "AZURE_RESOURCE_MANAGER_AUDIENCE",
-            "https://management.azure.com",
-        );
-    let mut command = tokio::process::Command::new(EXE);
-    command
-        .env_clear()
-        .current_dir(workspace())
-        .args(["login", "-o", "table"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in &cli.vars {
-        command.env(k, v);
-    }
-    let mut child = command.spawn()?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let prompt = loop {
-        let line = lines
-            .next_line()
-            .await?
-            .context("login ended without a prompt")?;
-        eprintln!("login: {line}");
-        if line.contains("enter the code") {
-            break line;
-        }
-    };
-    let between = |after: &str, before: &str| -> Result<String> {
-        let start = prompt.find(after).context("prompt shape")? + after.len();
-        let end = prompt[start..].find(before).context("prompt shape")? + start;
-        Ok(prompt[start..end].to_owned())
-    };
-    let uri = between("open the page ", " and enter")?;
-    let code = between("enter the code ", " to ")?;
-    let browser = shared::browser().await?;
-    let session = browser.session().await?;
-    let approved =
-        studio_tests::browser::approve_device_login(&session, &uri, &code, "ada@contoso.example")
-            .await;
-    session.close().await.ok();
-    approved?;
-    let output = child.wait_with_output().await?;
-    let mut rest = String::new();
-    while let Some(line) = lines.next_line().await? {
-        rest.push_str(&line);
-        rest.push('\n');
-    }
-    ensure!(output.status.success(), "login failed: {rest}");
+    cli.endpoints(arm.uri()).await?;
+    let (table, rest) = device_login(&cli, &workspace(), &["-o", "table"]).await?;
     assert!(rest.contains("signed in as ada@contoso.example"), "{rest}");
-    let table = String::from_utf8(output.stdout)?;
     assert!(table.contains("Sentient AI Evaluation"), "{table}");
 
     let listed: Value = serde_json::from_str(&cli.ok(&workspace(), &["account", "list"]).await?)?;
@@ -1286,14 +1243,16 @@ async fn create_for_rbac_prints_the_replication_retry() -> Result<()> {
 }
 
 /// Runs `xtask login` (device code), approves the code in headless Chromium as
-/// `ada@contoso.example`, and returns the command's stdout and the rest of its stderr.
-async fn device_login(cli: &Cli, dir: &Path) -> Result<(String, String)> {
+/// `ada@contoso.example`, and returns the command's stdout and the rest of its stderr. Fails
+/// unless the command exits successfully. `extra_args` follow `login` (e.g. `-o table`).
+async fn device_login(cli: &Cli, dir: &Path, extra_args: &[&str]) -> Result<(String, String)> {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut command = tokio::process::Command::new(EXE);
     command
         .env_clear()
         .current_dir(dir)
         .arg("login")
+        .args(extra_args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
@@ -1320,13 +1279,10 @@ async fn device_login(cli: &Cli, dir: &Path) -> Result<(String, String)> {
     };
     let uri = between("open the page ", " and enter")?;
     let code = between("enter the code ", " to ")?;
-    let browser = shared::browser().await?;
-    let session = browser.session().await?;
-    let approved =
-        studio_tests::browser::approve_device_login(&session, &uri, &code, "ada@contoso.example")
-            .await;
-    session.close().await.ok();
-    approved?;
+    shared::browser()
+        .await?
+        .approve(&uri, &code, "ada@contoso.example")
+        .await?;
     let output = child.wait_with_output().await?;
     let mut rest = String::new();
     while let Some(line) = lines.next_line().await? {
@@ -1376,12 +1332,8 @@ async fn seed_walk_from_device_login_to_a_ready_runner_pod() -> Result<()> {
     let work = tempfile::tempdir()?;
     let dir = work.path();
     let mut cli = Cli::new()?;
-    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
-        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", fake.mock.uri())
-        .var(
-            "AZURE_RESOURCE_MANAGER_AUDIENCE",
-            "https://management.azure.com",
-        )
+    cli.endpoints(fake.mock.uri())
+        .await?
         .var("MICROSOFT_GRAPH_ENDPOINT", fake.mock.uri())
         .var("MICROSOFT_GRAPH_AUDIENCE", "https://graph.microsoft.com")
         // The rig answers at once: poll and retry in milliseconds, not az's 5 s.
@@ -1390,7 +1342,7 @@ async fn seed_walk_from_device_login_to_a_ready_runner_pod() -> Result<()> {
         .var("CARGO_TARGET_DIR", dir.join("target").display().to_string());
 
     // 1. az login: the device code, approved in the browser; the subscriptions are listed.
-    let (listed, login_log) = device_login(&cli, dir).await?;
+    let (listed, login_log) = device_login(&cli, dir, &[]).await?;
     assert!(
         login_log.contains("signed in as ada@contoso.example"),
         "{login_log}"
@@ -1813,12 +1765,7 @@ async fn service_principal_login_is_kept_for_later_commands() -> Result<()> {
     let arm = arm_with_subscriptions().await?;
     let entra = shared::entra().await?;
     let mut cli = Cli::new()?;
-    cli.var("AZURE_AUTHORITY_HOST", entra.authority_host.as_str())
-        .var("AZURE_RESOURCE_MANAGER_ENDPOINT", arm.uri())
-        .var(
-            "AZURE_RESOURCE_MANAGER_AUDIENCE",
-            "https://management.azure.com",
-        );
+    cli.endpoints(arm.uri()).await?;
     let dir = workspace();
     let saved = cli._home.path().join("studio/service_principal.json");
     let (client, secret) = &entra.secret_client;
@@ -2306,17 +2253,12 @@ async fn image_copy_between_registries_keeps_the_digest() -> Result<()> {
     let dir = workspace();
     cli.ok(&dir, &["acr", "login", "--name", &target.host])
         .await?;
-    let copied = json_of(
-        &cli,
-        &dir,
-        &[
-            "image",
-            "copy",
-            &format!("{}/{repo}:1.0", source.host),
-            &format!("{}/{repo}:1.0", target.host),
-        ],
-    )
-    .await?;
+    let (from, to) = (
+        format!("{}/{repo}:1.0", source.host),
+        format!("{}/{repo}:1.0", target.host),
+    );
+    let copy = ["image", "copy", from.as_str(), to.as_str()];
+    let copied = json_of(&cli, &dir, &copy).await?;
     assert_eq!(copied["digest"], digest.as_str());
     assert!(
         copied["blobsUploaded"].as_u64().unwrap_or(0) >= 1,
@@ -2330,17 +2272,7 @@ async fn image_copy_between_registries_keeps_the_digest() -> Result<()> {
     .await?;
     assert_eq!(tags, json!(["1.0"]));
     // A second copy finds everything there.
-    let again = json_of(
-        &cli,
-        &dir,
-        &[
-            "image",
-            "copy",
-            &format!("{}/{repo}:1.0", source.host),
-            &format!("{}/{repo}:1.0", target.host),
-        ],
-    )
-    .await?;
+    let again = json_of(&cli, &dir, &copy).await?;
     assert_eq!(again["digest"], digest.as_str());
     assert_eq!(again["blobsUploaded"], 0, "{again}");
     Ok(())
