@@ -175,6 +175,7 @@ impl RegistryClient {
         // one and [`RegistryClient::send_upload`] watches the body's progress instead.
         let upload_http = transport::http_client(&TransportOptions {
             read_timeout: UPLOAD_READ_TIMEOUT,
+            http1_only: true,
             ..options.transport.clone()
         })?;
         Ok(Self {

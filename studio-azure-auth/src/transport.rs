@@ -38,6 +38,11 @@ pub struct TransportOptions {
     pub read_timeout: Duration,
     /// The `User-Agent` header sent with every request.
     pub user_agent: String,
+    /// Speak HTTP/1.1 only, one connection per concurrent request. Bulk uploads use it: blobs
+    /// sent at once then travel on connections of their own (which the server reads and
+    /// decrypts in parallel) instead of sharing one HTTP/2 connection and its flow-control
+    /// window.
+    pub http1_only: bool,
 }
 
 impl Default for TransportOptions {
@@ -50,6 +55,7 @@ impl Default for TransportOptions {
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),
             user_agent: concat!("studio/", env!("CARGO_PKG_VERSION")).to_owned(),
+            http1_only: false,
         }
     }
 }
@@ -77,7 +83,11 @@ pub fn http_client(options: &TransportOptions) -> Result<reqwest::Client, Error>
         roots.extend(parse_bundle(pem, &format!("extra root bundle #{}", i + 1))?);
     }
     tracing::debug!(extra_roots = roots.len(), "building HTTP client");
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if options.http1_only {
+        builder = builder.http1_only();
+    }
+    builder
         .tls_backend_rustls()
         .tls_certs_merge(roots)
         .connect_timeout(options.connect_timeout)
