@@ -1,6 +1,7 @@
 //! The registry client: every request to one registry goes through [`RegistryClient::send`],
 //! which authenticates (re-authenticating once when the registry refuses a token or asks for a
-//! wider scope) and retries throttling, server errors and dropped connections with backoff,
+//! wider scope; again, up to three times, when a renewed token expires while the request waits
+//! for a retry) and retries throttling, server errors and dropped connections with backoff,
 //! honouring `Retry-After`.
 //!
 //! ```no_run
@@ -239,7 +240,10 @@ impl RegistryClient {
     ) -> Result<Response, Error> {
         let mut scopes = merge_scopes(scopes);
         let mut authorization = self.current_authorization(&scopes).await?;
-        let mut reauthenticated = false;
+        // A token refused right after it was issued is final; one that expires while the
+        // request waits to be retried is renewed again, up to MAX_REAUTHENTICATIONS times.
+        let mut fresh_token = false;
+        let mut reauthentications = 0u32;
         let mut attempt = 0u32;
         loop {
             let mut request = make(&self.http);
@@ -252,7 +256,7 @@ impl RegistryClient {
                     if response.status() == StatusCode::UNAUTHORIZED
                         || is_insufficient_scope(&response) =>
                 {
-                    if reauthenticated {
+                    if fresh_token || reauthentications >= MAX_REAUTHENTICATIONS {
                         return Err(unauthorized(&self.host, response).await);
                     }
                     let Some(challenge) = parse_challenge(&response)? else {
@@ -269,7 +273,8 @@ impl RegistryClient {
                     scopes = merge_scopes(scopes.iter().chain(wanted.iter()));
                     authorization = Some(self.auth.authorize(&challenge, &scopes).await?);
                     *self.challenge.lock().await = Some(challenge);
-                    reauthenticated = true;
+                    fresh_token = true;
+                    reauthentications += 1;
                     continue;
                 }
                 Ok(response)
@@ -296,6 +301,7 @@ impl RegistryClient {
                 }
             };
             attempt += 1;
+            fresh_token = false;
             tokio::time::sleep(self.backoff(attempt, retry_after)).await;
         }
     }
@@ -593,6 +599,9 @@ fn jitter_ms() -> u16 {
         .unwrap_or(0);
     (nanos % 250) as u16
 }
+
+/// How many times one request (or one blob upload) renews a token the registry refused.
+pub(crate) const MAX_REAUTHENTICATIONS: u32 = 3;
 
 async fn unauthorized(host: &str, response: Response) -> Error {
     let status = response.status();

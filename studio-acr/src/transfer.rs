@@ -465,7 +465,7 @@ impl Transfer {
                 }
                 Err(Step::Reauthenticated) => {
                     reauthentications += 1;
-                    if reauthentications > 3 {
+                    if reauthentications > crate::client::MAX_REAUTHENTICATIONS {
                         return Err(Error::Unauthorized {
                             registry: repo.client().host().to_owned(),
                             reason: format!("blob {digest}: the registry kept refusing new tokens"),
