@@ -81,7 +81,83 @@ pub fn query(expression: &str, value: &Value) -> Result<Value> {
     let result = compiled
         .search(data)
         .map_err(|e| anyhow::anyhow!("--query '{expression}': {e}"))?;
-    Ok(serde_json::to_value(&*result)?)
+    let mut orders = Vec::new();
+    hash_key_orders(compiled.as_ast(), &mut orders);
+    Ok(in_expression_order(
+        serde_json::to_value(&*result)?,
+        &orders,
+    ))
+}
+
+/// The keys of every multiselect hash (`{name: ..., id: ...}`) in `ast`, in the order written.
+fn hash_key_orders(ast: &jmespath::ast::Ast, out: &mut Vec<Vec<String>>) {
+    use jmespath::ast::Ast;
+    match ast {
+        Ast::MultiHash { elements, .. } => {
+            out.push(elements.iter().map(|kv| kv.key.clone()).collect());
+            for kv in elements {
+                hash_key_orders(&kv.value, out);
+            }
+        }
+        Ast::Comparison { lhs, rhs, .. }
+        | Ast::Projection { lhs, rhs, .. }
+        | Ast::And { lhs, rhs, .. }
+        | Ast::Or { lhs, rhs, .. }
+        | Ast::Subexpr { lhs, rhs, .. }
+        | Ast::Condition {
+            predicate: lhs,
+            then: rhs,
+            ..
+        } => {
+            hash_key_orders(lhs, out);
+            hash_key_orders(rhs, out);
+        }
+        Ast::Expref { ast: node, .. }
+        | Ast::Flatten { node, .. }
+        | Ast::Not { node, .. }
+        | Ast::ObjectValues { node, .. } => hash_key_orders(node, out),
+        Ast::Function { args: nodes, .. }
+        | Ast::MultiList {
+            elements: nodes, ..
+        } => nodes.iter().for_each(|n| hash_key_orders(n, out)),
+        Ast::Identity { .. }
+        | Ast::Field { .. }
+        | Ast::Index { .. }
+        | Ast::Literal { .. }
+        | Ast::Slice { .. } => {}
+    }
+}
+
+/// `value` with every object whose keys are exactly a multiselect hash's keys put back in the
+/// expression's order: the jmespath crate keeps objects in sorted maps, and az (Python's
+/// jmespath) prints a `--query '[].{Name:name, Id:id}'` table's columns as written.
+fn in_expression_order(value: Value, orders: &[Vec<String>]) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| in_expression_order(v, orders))
+                .collect(),
+        ),
+        Value::Object(mut map) => {
+            let order = orders
+                .iter()
+                .find(|keys| keys.len() == map.len() && keys.iter().all(|k| map.contains_key(k)));
+            let mut out = serde_json::Map::new();
+            if let Some(keys) = order {
+                for key in keys {
+                    if let Some(v) = map.remove(key) {
+                        out.insert(key.clone(), in_expression_order(v, orders));
+                    }
+                }
+            }
+            for (key, v) in map {
+                out.insert(key, in_expression_order(v, orders));
+            }
+            Value::Object(out)
+        }
+        other => other,
+    }
 }
 
 fn scalar(value: &Value) -> Option<String> {
@@ -259,9 +335,33 @@ mod tests {
             format: Format::Tsv,
             query: Some("[?isDefault].{n:displayName, id:subscriptionId}".into()),
         };
-        // The jmespath crate's objects are sorted maps, so a multiselect hash comes out with
-        // sorted keys: `id` before `n` (az's Python jmespath keeps the expression's order).
-        assert_eq!(out.render(subs()).unwrap(), "a\tOne\n");
+        // Columns in the expression's order, as az prints them (the jmespath crate alone
+        // would sort them: `id` before `n`).
+        assert_eq!(out.render(subs()).unwrap(), "One\ta\n");
+    }
+
+    #[test]
+    fn query_hashes_keep_the_expression_order_at_every_depth() {
+        let out = Output {
+            format: Format::Json,
+            query: Some("[].{z:displayName, a:{y:id, b:subscriptionId}, m:isDefault}".into()),
+        };
+        let text = out.render(subs()).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&str> = value[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["z", "a", "m"]);
+        let inner: Vec<&str> = value[0]["a"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(inner, ["y", "b"]);
     }
 
     #[test]

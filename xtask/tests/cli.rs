@@ -316,6 +316,27 @@ async fn account_list_in_every_format_and_with_a_query() -> Result<()> {
         projected,
         json!([{"name": "Sentient AI Evaluation", "default": false}, {"name": "Production", "default": true}])
     );
+    // The projection's columns come out in the expression's order, as az prints them.
+    let table = cli
+        .ok(
+            &dir,
+            &[
+                "account",
+                "list",
+                "--query",
+                "[].{name:displayName, default:isDefault}",
+                "-o",
+                "table",
+            ],
+        )
+        .await?;
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["Name", "Default"], "{table}");
     Ok(())
 }
 
