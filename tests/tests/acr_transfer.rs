@@ -286,6 +286,17 @@ fn recorder() -> (ProgressFn, Arc<Mutex<Vec<ProgressEvent>>>) {
     (callback, events)
 }
 
+/// What `pick` takes from each recorded event, in order.
+fn picked<T>(
+    events: &Mutex<Vec<ProgressEvent>>,
+    pick: impl Fn(&ProgressEvent) -> Option<T>,
+) -> Vec<T> {
+    events
+        .lock()
+        .map(|e| e.iter().filter_map(&pick).collect())
+        .unwrap_or_default()
+}
+
 async fn push_tag_copy_list_delete(mode: Mode, seed: u64) -> Result<()> {
     let registry = shared::registry(mode).await?;
     let skopeo = Skopeo::for_registry(registry).await?;
@@ -307,22 +318,17 @@ async fn push_tag_copy_list_delete(mode: Mode, seed: u64) -> Result<()> {
     assert_eq!(pushed.digest, image.digest());
     assert_eq!(pushed.stats.blobs_uploaded, 4);
     assert_eq!(pushed.stats.blob_bytes_sent, image.blob_bytes());
-    let finished = events
-        .lock()
-        .map(|e| {
-            e.iter()
-                .filter(|e| {
-                    matches!(
-                        e,
-                        ProgressEvent::BlobFinished {
-                            outcome: BlobOutcome::Uploaded,
-                            ..
-                        }
-                    )
-                })
-                .count()
-        })
-        .unwrap_or(0);
+    let finished = picked(&events, |e| {
+        matches!(
+            e,
+            ProgressEvent::BlobFinished {
+                outcome: BlobOutcome::Uploaded,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .len();
     assert_eq!(finished, 4, "one BlobFinished per blob");
     let at = format!("{}/{name}", registry.host);
     assert_eq!(skopeo.raw(&format!("{at}:v1"))?, image.manifest);
@@ -507,17 +513,10 @@ async fn an_index_is_copied_children_first_with_digests_preserved() -> Result<()
         )
         .await?;
     assert_eq!(pushed.digest, sha256(&index));
-    let order: Vec<String> = events
-        .lock()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| match e {
-                    ProgressEvent::ManifestPushed { digest, .. } => Some(digest.clone()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let order = picked(&events, |e| match e {
+        ProgressEvent::ManifestPushed { digest, .. } => Some(digest.clone()),
+        _ => None,
+    });
     assert_eq!(order, [sha256(&amd64), sha256(&arm64), sha256(&index)]);
 
     let skopeo = Skopeo::for_registry(registry).await?;
@@ -667,17 +666,10 @@ async fn an_expired_access_token_is_renewed_mid_push() -> Result<()> {
         .await?;
     assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
     assert!(pushed.stats.blob_restarts >= 1, "{:?}", pushed.stats);
-    let restarts: Vec<String> = events
-        .lock()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| match e {
-                    ProgressEvent::BlobRestarted { reason, .. } => Some(reason.clone()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let restarts = picked(&events, |e| match e {
+        ProgressEvent::BlobRestarted { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
     assert!(restarts.iter().any(|r| r.contains("token")), "{restarts:?}");
     // The registry itself refused a token during the push.
     let log = registry.log()?;
